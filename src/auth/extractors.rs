@@ -1,0 +1,171 @@
+//! Request extractors: the signed-in user, the org a page belongs to, the client address.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use crate::auth::session as auth_session;
+use crate::db;
+use crate::domain::{OrgId, Role, UserId};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The signed-in person. Handlers taking it redirect anonymous visitors to the login page.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+}
+
+fn return_path(parts: &Parts) -> String {
+    parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+async fn session_of(parts: &mut Parts, state: &AppState) -> Result<Session, AppError> {
+    Session::from_request_parts(parts, state)
+        .await
+        .map_err(|(_, msg)| AppError::Internal(anyhow::anyhow!("session layer missing: {msg}")))
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = session_of(parts, state).await?;
+        let unauthenticated = || AppError::Unauthenticated {
+            next: return_path(parts),
+        };
+        let Some(user_id) = auth_session::user_id(&session).await? else {
+            return Err(unauthenticated());
+        };
+        match db::users::find_by_id(&state.db, user_id).await? {
+            Some(user) => Ok(CurrentUser {
+                id: user.id,
+                name: user.name,
+                email: user.email,
+            }),
+            None => {
+                auth_session::log_out(&session).await?;
+                Err(unauthenticated())
+            }
+        }
+    }
+}
+
+/// The org named by the `{org_slug}` path segment, with the signed-in person's membership.
+/// Anyone who is not a member gets 404, whether or not the org exists.
+#[derive(Debug, Clone)]
+pub struct OrgContext {
+    pub user: CurrentUser,
+    pub org: OrgRef,
+    pub role: Role,
+}
+
+/// The org a request is about.
+#[derive(Debug, Clone)]
+pub struct OrgRef {
+    pub id: OrgId,
+    pub slug: String,
+    pub name: String,
+}
+
+impl OrgContext {
+    /// Refuses people whose role cannot manage members and integrations.
+    pub fn require_manager(&self) -> Result<(), AppError> {
+        if self.role.can_manage() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "Only owners and admins of this organisation can do that.",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for OrgContext {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::NotFound)?;
+        let slug = params
+            .iter()
+            .find(|(key, _)| *key == "org_slug")
+            .map(|(_, value)| value.to_owned())
+            .ok_or(AppError::NotFound)?;
+        let session = session_of(parts, state).await?;
+        let Some(user_id) = auth_session::user_id(&session).await? else {
+            return Err(AppError::Unauthenticated {
+                next: return_path(parts),
+            });
+        };
+        match db::orgs::find_membership(&state.db, user_id, &slug).await? {
+            Some(m) => Ok(OrgContext {
+                user: CurrentUser {
+                    id: m.user_id,
+                    name: m.user_name,
+                    email: m.user_email,
+                },
+                org: OrgRef {
+                    id: m.org_id,
+                    slug: m.org_slug,
+                    name: m.org_name,
+                },
+                role: m.role,
+            }),
+            None => match db::users::find_by_id(&state.db, user_id).await? {
+                Some(_) => Err(AppError::NotFound),
+                None => {
+                    auth_session::log_out(&session).await?;
+                    Err(AppError::Unauthenticated {
+                        next: return_path(parts),
+                    })
+                }
+            },
+        }
+    }
+}
+
+/// The client's address, for throttling. `X-Forwarded-For` is used only when configured.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.settings.application.trust_forwarded_for
+            && let Some(forwarded) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        {
+            return Ok(ClientIp(forwarded.to_string()));
+        }
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .unwrap_or_else(|| "unknown".to_owned());
+        Ok(ClientIp(addr))
+    }
+}

@@ -1,0 +1,108 @@
+//! `tower_sessions::SessionStore` over our own sqlx pool (the published sqlx store pins an older
+//! sqlx than apalis needs), plus the periodic delete of expired sessions.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+use crate::db;
+
+/// Sessions stored in the `sessions` table.
+#[derive(Debug, Clone)]
+pub struct PgSessionStore {
+    pool: PgPool,
+}
+
+impl PgSessionStore {
+    /// A store over the app's pool.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Deletes expired sessions every `period` until the task is dropped.
+    pub fn spawn_expired_deletion(&self, period: Duration) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            loop {
+                ticker.tick().await;
+                match db::sessions::delete_expired(&pool).await {
+                    Ok(n) if n > 0 => tracing::debug!(deleted = n, "deleted expired sessions"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "could not delete expired sessions"),
+                }
+            }
+        })
+    }
+}
+
+fn backend(err: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(err.to_string())
+}
+
+fn to_chrono(t: time::OffsetDateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
+}
+
+#[async_trait]
+impl SessionStore for PgSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let data = serde_json::to_value(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        // Ids are 128 random bits, but a collision must never hand one person another's session.
+        loop {
+            let inserted = db::sessions::insert_new(
+                &self.pool,
+                &record.id.to_string(),
+                &data,
+                to_chrono(record.expiry_date),
+            )
+            .await
+            .map_err(backend)?;
+            if inserted {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let data = serde_json::to_value(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        db::sessions::upsert(
+            &self.pool,
+            &record.id.to_string(),
+            &data,
+            to_chrono(record.expiry_date),
+        )
+        .await
+        .map_err(backend)
+    }
+
+    async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
+        let Some((data, expiry)) = db::sessions::load_active(&self.pool, &session_id.to_string())
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let data = serde_json::from_value(data)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = time::OffsetDateTime::from_unix_timestamp(expiry.timestamp())
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *session_id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
+        db::sessions::delete(&self.pool, &session_id.to_string())
+            .await
+            .map_err(backend)
+    }
+}

@@ -1,0 +1,272 @@
+//! Typed settings: `configuration/base.yaml`, then `configuration/{APP_ENVIRONMENT}.yaml`, then
+//! `DEBRIEF__SECTION__KEY` environment variables. The only module that reads the environment.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+/// Which deployment profile is running; chooses the YAML overlay and how strict start-up checks are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// Laptop, demo and tests: missing secrets are generated into the local state folder.
+    Local,
+    /// Real deployment: every secret must be configured and the public URL must be https.
+    Production,
+}
+
+impl Environment {
+    fn as_str(self) -> &'static str {
+        match self {
+            Environment::Local => "local",
+            Environment::Production => "production",
+        }
+    }
+}
+
+impl TryFrom<String> for Environment {
+    type Error = anyhow::Error;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.trim().to_lowercase().as_str() {
+            "local" => Ok(Environment::Local),
+            "production" => Ok(Environment::Production),
+            other => bail!("APP_ENVIRONMENT is `{other}`; use `local` or `production`"),
+        }
+    }
+}
+
+/// Everything Debrief can be configured with.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Filled from `APP_ENVIRONMENT`, not from YAML.
+    #[serde(skip, default = "default_environment")]
+    pub environment: Environment,
+    pub application: ApplicationSettings,
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub secrets: SecretsSettings,
+    pub login_throttle: LoginThrottleSettings,
+    pub fathom: FathomSettings,
+}
+
+fn default_environment() -> Environment {
+    Environment::Local
+}
+
+/// The web server and the public face of the app.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApplicationSettings {
+    pub host: String,
+    pub port: u16,
+    /// Public URL; webhook and OAuth callback URLs are built from it.
+    pub base_url: Url,
+    /// A signed-in session expires after this many minutes without a request.
+    pub session_idle_minutes: i64,
+    /// Signs the session cookie. Required in production; generated locally when unset.
+    #[serde(default)]
+    pub session_secret: Option<SecretString>,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    #[serde(default)]
+    pub trust_forwarded_for: bool,
+    /// Where local mode keeps generated secrets.
+    pub local_state_dir: PathBuf,
+    /// Folder served under `/static`.
+    pub static_dir: PathBuf,
+}
+
+/// The PostgreSQL connection.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://…` URL; `./scripts/dev` starts a private cluster and sets it when unset.
+    #[serde(default)]
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+    pub acquire_timeout_seconds: u64,
+}
+
+/// Master keys for secrets at rest.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SecretsSettings {
+    /// Key ring `id:base64key,…`; the first key encrypts, all keys decrypt.
+    #[serde(default)]
+    pub master_keys: Option<SecretString>,
+}
+
+/// Limits on failed sign-in attempts, per email and per client address.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LoginThrottleSettings {
+    pub max_failures: i64,
+    pub window_minutes: i64,
+}
+
+/// Where Fathom's API is.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FathomSettings {
+    pub base_url: Url,
+}
+
+/// Minimum length of a configured session secret, in bytes.
+const MIN_SESSION_SECRET_LEN: usize = 32;
+
+impl Settings {
+    /// Loads settings from `configuration/` in the working directory and the environment.
+    pub fn load() -> anyhow::Result<Settings> {
+        let base = std::env::current_dir().context("cannot read the working directory")?;
+        Self::load_from(&base.join("configuration"))
+    }
+
+    /// Loads settings from the given configuration folder and the environment.
+    pub fn load_from(dir: &Path) -> anyhow::Result<Settings> {
+        let environment = Environment::try_from(
+            std::env::var("APP_ENVIRONMENT").unwrap_or_else(|_| "local".into()),
+        )?;
+        let settings = config::Config::builder()
+            .add_source(config::File::from(dir.join("base.yaml")))
+            .add_source(
+                config::File::from(dir.join(format!("{}.yaml", environment.as_str())))
+                    .required(false),
+            )
+            .add_source(
+                config::Environment::with_prefix("DEBRIEF")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .with_context(|| format!("cannot read configuration from {}", dir.display()))?;
+        let mut settings: Settings = settings
+            .try_deserialize()
+            .context("configuration is invalid")?;
+        settings.environment = environment;
+        Ok(settings)
+    }
+
+    /// Refuses obviously unsafe production settings and fills in local-only generated secrets.
+    ///
+    /// The error names the setting that is wrong.
+    pub fn prepare(mut self) -> anyhow::Result<Settings> {
+        if let Some(secret) = &self.application.session_secret
+            && secret.expose_secret().len() < MIN_SESSION_SECRET_LEN
+        {
+            bail!(
+                "DEBRIEF__APPLICATION__SESSION_SECRET must be at least {MIN_SESSION_SECRET_LEN} characters"
+            );
+        }
+        match self.environment {
+            Environment::Production => {
+                if self.application.session_secret.is_none() {
+                    bail!(
+                        "production needs DEBRIEF__APPLICATION__SESSION_SECRET (at least {MIN_SESSION_SECRET_LEN} random characters)"
+                    );
+                }
+                if self.application.base_url.scheme() != "https" {
+                    bail!(
+                        "production needs an https DEBRIEF__APPLICATION__BASE_URL (got {})",
+                        self.application.base_url
+                    );
+                }
+                if self.database.url.is_none() {
+                    bail!("production needs DEBRIEF__DATABASE__URL");
+                }
+            }
+            Environment::Local => {
+                if self.application.session_secret.is_none() {
+                    let secret = crate::local_state::read_or_create_secret(
+                        &self.application.local_state_dir,
+                        "session_secret",
+                    )?;
+                    self.application.session_secret = Some(secret);
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// The database URL, or an error that tells the operator how to provide one.
+    pub fn database_url(&self) -> anyhow::Result<&SecretString> {
+        self.database.url.as_ref().context(
+            "DEBRIEF__DATABASE__URL is not set; ./scripts/dev starts a local PostgreSQL and sets it",
+        )
+    }
+
+    /// Whether cookies must carry the `Secure` attribute.
+    pub fn cookies_secure(&self) -> bool {
+        self.application.base_url.scheme() == "https"
+    }
+
+    /// `host:port` for the listener.
+    pub fn listen_address(&self) -> String {
+        format!("{}:{}", self.application.host, self.application.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Settings {
+        Settings::load_from(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/configuration"
+        )))
+        .expect("base configuration loads")
+    }
+
+    #[test]
+    fn production_without_session_secret_is_refused_by_name() {
+        let mut settings = sample();
+        settings.environment = Environment::Production;
+        settings.application.base_url = Url::parse("https://debrief.example").unwrap();
+        settings.database.url = Some(SecretString::from("postgres://x/y"));
+        let err = settings.prepare().unwrap_err().to_string();
+        assert!(
+            err.contains("DEBRIEF__APPLICATION__SESSION_SECRET"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn production_with_http_base_url_is_refused_by_name() {
+        let mut settings = sample();
+        settings.environment = Environment::Production;
+        settings.application.session_secret = Some(SecretString::from("s".repeat(40)));
+        settings.database.url = Some(SecretString::from("postgres://x/y"));
+        let err = settings.prepare().unwrap_err().to_string();
+        assert!(err.contains("DEBRIEF__APPLICATION__BASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn production_with_safe_settings_starts() {
+        let mut settings = sample();
+        settings.environment = Environment::Production;
+        settings.application.base_url = Url::parse("https://debrief.example").unwrap();
+        settings.application.session_secret = Some(SecretString::from("s".repeat(40)));
+        settings.database.url = Some(SecretString::from("postgres://x/y"));
+        assert!(settings.prepare().is_ok());
+    }
+
+    #[test]
+    fn short_session_secret_is_refused() {
+        let mut settings = sample();
+        settings.application.session_secret = Some(SecretString::from("short"));
+        let err = settings.prepare().unwrap_err().to_string();
+        assert!(err.contains("at least 32"), "{err}");
+    }
+
+    #[test]
+    fn local_mode_generates_a_session_secret_once_and_reuses_it() {
+        let dir = std::env::temp_dir().join(format!("debrief-config-{}", uuid::Uuid::new_v4()));
+        let mut settings = sample();
+        settings.application.local_state_dir = dir.clone();
+        let first = settings.clone().prepare().unwrap();
+        let second = settings.prepare().unwrap();
+        let a = first.application.session_secret.unwrap();
+        let b = second.application.session_secret.unwrap();
+        assert_eq!(a.expose_secret(), b.expose_secret());
+        assert!(a.expose_secret().len() >= MIN_SESSION_SECRET_LEN);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

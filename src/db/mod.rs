@@ -1,0 +1,55 @@
+//! The only place with SQL. One file per table group; tenant functions take the org id first.
+
+pub mod invites;
+pub mod login_failures;
+pub mod memberships;
+pub mod orgs;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::config::Settings;
+
+/// Migrations compiled into the binary from `migrations/`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Opens a pool to the configured database (connections are made lazily).
+pub fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
+    let url = settings.database_url()?;
+    PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .acquire_timeout(Duration::from_secs(
+            settings.database.acquire_timeout_seconds,
+        ))
+        .connect_lazy(url.expose_secret())
+        .context("DEBRIEF__DATABASE__URL is not a valid PostgreSQL URL")
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(db)
+        .await
+        .context("applying database migrations failed")
+}
+
+/// Whether the database answers.
+pub async fn ping(db: &PgPool) -> bool {
+    sqlx::query("select 1").execute(db).await.is_ok()
+}
+
+/// True when `err` is a violation of the named unique constraint.
+pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db_err) => {
+            db_err.is_unique_violation() && db_err.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,14 @@
+//! Pure types with no IO: identifiers, validated form values, roles.
+
+pub mod email;
+pub mod ids;
+pub mod names;
+pub mod password;
+pub mod role;
+pub mod slug;
+
+pub use email::Email;
+pub use ids::{InviteId, OrgId, UserId};
+pub use names::{OrgName, PersonName};
+pub use password::NewPassword;
+pub use role::Role;

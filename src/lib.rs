@@ -1,0 +1,14 @@
+//! Debrief: recorded customer calls, matched to customers, as a multi-tenant web app.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod local_state;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod web;
+pub mod worker;

@@ -1,0 +1,16 @@
+//! `AppState`: what every handler can reach.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::config::Settings;
+
+/// Shared, cheaply cloned state of the web app.
+#[derive(Clone)]
+pub struct AppState {
+    /// The PostgreSQL pool.
+    pub db: PgPool,
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+}

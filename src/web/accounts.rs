@@ -1,0 +1,257 @@
+//! Sign up, log in, log out.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::auth::extractors::ClientIp;
+use crate::auth::{login_throttle, password, session as auth_session};
+use crate::db;
+use crate::domain::{Email, NewPassword, OrgName, PersonName, Role};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::web::forms::safe_next;
+use crate::web::layout::{Layout, flash};
+
+/// What a person typed into the sign-up form (the password is never echoed back).
+#[derive(Debug, Default, Deserialize)]
+pub struct SignupForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub org_name: String,
+}
+
+/// Field messages for the sign-up form.
+#[derive(Debug, Default)]
+pub struct SignupErrors {
+    pub name: Option<&'static str>,
+    pub email: Option<&'static str>,
+    pub password: Option<&'static str>,
+    pub org_name: Option<&'static str>,
+}
+
+/// The sign-up page.
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/signup.html")]
+pub struct SignupPage {
+    pub layout: Layout,
+    pub form: SignupForm,
+    pub errors: SignupErrors,
+}
+
+/// GET /signup
+pub async fn show_signup(session: Session) -> AppResult<Response> {
+    if auth_session::user_id(&session).await?.is_some() {
+        return Ok(Redirect::to("/").into_response());
+    }
+    Ok(SignupPage {
+        layout: Layout::anonymous(&session, "Sign up").await?,
+        form: SignupForm::default(),
+        errors: SignupErrors::default(),
+    }
+    .into_response())
+}
+
+const EMAIL_TAKEN: &str = "An account with this email already exists. Log in instead.";
+
+/// POST /signup: creates the account, its organisation and the owner membership together.
+pub async fn create_account(
+    State(state): State<AppState>,
+    session: Session,
+    Form(form): Form<SignupForm>,
+) -> AppResult<Response> {
+    let name = PersonName::parse(&form.name);
+    let email = Email::parse(&form.email);
+    let new_password = NewPassword::parse(SecretString::from(form.password.clone()));
+    let org_name = OrgName::parse(&form.org_name);
+    let mut errors = SignupErrors {
+        name: name.as_ref().err().copied(),
+        email: email.as_ref().err().copied(),
+        password: new_password.as_ref().err().copied(),
+        org_name: org_name.as_ref().err().copied(),
+    };
+    if let Ok(email) = &email
+        && db::users::email_exists(&state.db, email).await?
+    {
+        errors.email = Some(EMAIL_TAKEN);
+    }
+    let (Ok(name), Ok(email), Ok(new_password), Ok(org_name), None) =
+        (name, email, new_password, org_name, errors.email)
+    else {
+        return rerender_signup(&session, form, errors).await;
+    };
+
+    let hash = password::hash_password(new_password.secret().clone()).await?;
+    let mut tx = state.db.begin().await?;
+    let user_id = match db::users::insert(&mut tx, &email, &name, &hash).await {
+        Ok(id) => id,
+        Err(err) if db::is_unique_violation(&err, db::users::EMAIL_UNIQUE) => {
+            errors.email = Some(EMAIL_TAKEN);
+            return rerender_signup(&session, form, errors).await;
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let (org_id, slug) = db::orgs::insert(&mut tx, &org_name).await?;
+    db::memberships::insert(&mut tx, org_id, user_id, Role::Owner).await?;
+    tx.commit().await?;
+
+    tracing::info!(%user_id, %org_id, "account and organisation created");
+    auth_session::log_in(&session, user_id).await?;
+    flash(
+        &session,
+        "success",
+        format!("Welcome to Debrief! {} is ready.", org_name.as_str()),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/o/{slug}/")).into_response())
+}
+
+async fn rerender_signup(
+    session: &Session,
+    mut form: SignupForm,
+    errors: SignupErrors,
+) -> AppResult<Response> {
+    form.password.clear();
+    let page = SignupPage {
+        layout: Layout::anonymous(session, "Sign up").await?,
+        form,
+        errors,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// Query of the login page.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    pub next: Option<String>,
+    pub signed_out: Option<String>,
+}
+
+/// What a person typed into the login form.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// The login page.
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts/login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub email: String,
+    pub next: String,
+    pub error: Option<String>,
+    pub signed_out: bool,
+}
+
+/// GET /login
+pub async fn show_login(session: Session, Query(query): Query<LoginQuery>) -> AppResult<Response> {
+    let next = safe_next(query.next.as_deref());
+    if auth_session::user_id(&session).await?.is_some() {
+        return Ok(Redirect::to(next.as_deref().unwrap_or("/")).into_response());
+    }
+    Ok(LoginPage {
+        layout: Layout::anonymous(&session, "Log in").await?,
+        email: String::new(),
+        next: next.unwrap_or_default(),
+        error: None,
+        signed_out: query.signed_out.is_some(),
+    }
+    .into_response())
+}
+
+/// POST /login: throttled per email and per client address.
+pub async fn create_login(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(client_ip): ClientIp,
+    Form(form): Form<LoginForm>,
+) -> AppResult<Response> {
+    let next = safe_next(form.next.as_deref());
+    let rerender = |status: StatusCode, message: String, email: String| {
+        let session = session.clone();
+        let next = next.clone();
+        async move {
+            let page = LoginPage {
+                layout: Layout::anonymous(&session, "Log in").await?,
+                email,
+                next: next.unwrap_or_default(),
+                error: Some(message),
+                signed_out: false,
+            };
+            Ok::<Response, AppError>((status, page).into_response())
+        }
+    };
+    let typed_email = form.email.trim().to_owned();
+    let email = match Email::parse(&form.email) {
+        Ok(email) => email,
+        Err(message) => {
+            return rerender(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                message.to_owned(),
+                typed_email,
+            )
+            .await;
+        }
+    };
+    if form.password.is_empty() {
+        return rerender(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter your password.".to_owned(),
+            typed_email,
+        )
+        .await;
+    }
+    if let Err(AppError::RateLimited(message)) = login_throttle::check(
+        &state.db,
+        &state.settings.login_throttle,
+        email.as_str(),
+        &client_ip,
+    )
+    .await
+    {
+        tracing::warn!("sign-in refused: too many recent failures");
+        return rerender(StatusCode::TOO_MANY_REQUESTS, message, typed_email).await;
+    }
+
+    let user = db::users::find_by_email(&state.db, &email).await?;
+    let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+    let valid = password::verify_password(stored_hash, SecretString::from(form.password)).await?;
+    let Some(user) = user.filter(|_| valid) else {
+        login_throttle::record_failure(&state.db, email.as_str(), &client_ip).await?;
+        tracing::info!("sign-in failed: wrong email or password");
+        return rerender(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That email and password do not match an account.".to_owned(),
+            typed_email,
+        )
+        .await;
+    };
+
+    login_throttle::clear(&state.db, email.as_str()).await?;
+    auth_session::log_in(&session, user.id).await?;
+    tracing::info!(user_id = %user.id, "signed in");
+    Ok(Redirect::to(next.as_deref().unwrap_or("/")).into_response())
+}
+
+/// POST /logout
+pub async fn delete_login(session: Session) -> AppResult<Redirect> {
+    auth_session::log_out(&session).await?;
+    Ok(Redirect::to("/login?signed_out=1"))
+}

@@ -1,0 +1,131 @@
+//! What every full page needs around its content: title, navigation, org switcher, flash messages
+//! and the CSRF token for its forms.
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tower_sessions::Session;
+
+use crate::auth::extractors::{CurrentUser, OrgContext};
+use crate::auth::{csrf, session as auth_session};
+use crate::db;
+use crate::error::AppResult;
+
+const FLASH_KEY: &str = "flash";
+
+/// A one-time message shown on the next page a person sees.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flash {
+    /// `success`, `info` or `error`; picks the colour and ARIA role.
+    pub kind: String,
+    /// The message.
+    pub message: String,
+}
+
+/// Queues a flash message for the next rendered page.
+pub async fn flash(session: &Session, kind: &str, message: impl Into<String>) -> AppResult<()> {
+    let mut flashes: Vec<Flash> = session.get(FLASH_KEY).await?.unwrap_or_default();
+    flashes.push(Flash {
+        kind: kind.to_owned(),
+        message: message.into(),
+    });
+    session.insert(FLASH_KEY, flashes).await?;
+    Ok(())
+}
+
+/// The signed-in person, for the navigation.
+#[derive(Debug, Clone)]
+pub struct NavUser {
+    pub name: String,
+    pub email: String,
+}
+
+/// An organisation in the switcher.
+#[derive(Debug, Clone)]
+pub struct NavOrg {
+    pub slug: String,
+    pub name: String,
+}
+
+/// Everything `base.html` renders around a page's content.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub title: String,
+    /// Which navigation entry is highlighted.
+    pub section: &'static str,
+    pub user: Option<NavUser>,
+    pub orgs: Vec<NavOrg>,
+    pub current_org: Option<NavOrg>,
+    pub flashes: Vec<Flash>,
+    pub csrf_token: String,
+}
+
+impl Layout {
+    /// For pages shown to people who are not signed in.
+    pub async fn anonymous(session: &Session, title: impl Into<String>) -> AppResult<Layout> {
+        Ok(Layout {
+            title: title.into(),
+            section: "",
+            user: None,
+            orgs: Vec::new(),
+            current_org: None,
+            flashes: take_flashes(session).await?,
+            csrf_token: csrf::token(session).await?,
+        })
+    }
+
+    /// For pages of a signed-in person outside any org (for example "New organisation").
+    pub async fn for_user(
+        db: &PgPool,
+        session: &Session,
+        user: &CurrentUser,
+        title: impl Into<String>,
+    ) -> AppResult<Layout> {
+        let orgs = db::orgs::list_for_user(db, user.id)
+            .await?
+            .into_iter()
+            .map(|o| NavOrg {
+                slug: o.slug,
+                name: o.name,
+            })
+            .collect();
+        Ok(Layout {
+            title: title.into(),
+            section: "",
+            user: Some(NavUser {
+                name: user.name.clone(),
+                email: user.email.clone(),
+            }),
+            orgs,
+            current_org: None,
+            flashes: take_flashes(session).await?,
+            csrf_token: csrf::token(session).await?,
+        })
+    }
+
+    /// For pages inside an org; also remembers the org as the person's current one.
+    pub async fn for_org(
+        db: &PgPool,
+        session: &Session,
+        ctx: &OrgContext,
+        section: &'static str,
+        title: impl Into<String>,
+    ) -> AppResult<Layout> {
+        let mut layout = Layout::for_user(db, session, &ctx.user, title).await?;
+        layout.section = section;
+        layout.current_org = Some(NavOrg {
+            slug: ctx.org.slug.clone(),
+            name: ctx.org.name.clone(),
+        });
+        auth_session::remember_org(session, &ctx.org.slug).await?;
+        Ok(layout)
+    }
+
+    /// Whether `slug` is the org being viewed.
+    pub fn is_current(&self, slug: &str) -> bool {
+        self.current_org.as_ref().is_some_and(|o| o.slug == slug)
+    }
+}
+
+async fn take_flashes(session: &Session) -> AppResult<Vec<Flash>> {
+    Ok(session.remove(FLASH_KEY).await?.unwrap_or_default())
+}

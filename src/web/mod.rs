@@ -1,0 +1,101 @@
+//! The HTTP surface: one module per area, and the router that joins them.
+
+pub mod accounts;
+pub mod forms;
+pub mod health;
+pub mod invites;
+pub mod layout;
+pub mod members;
+pub mod orgs;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::auth::csrf;
+use crate::auth::session_store::PgSessionStore;
+use crate::error;
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "debrief_session";
+
+/// The complete router: pages (with sessions and CSRF), static files and health probes.
+pub fn router(state: AppState, session_key: Key) -> Router {
+    let sessions = SessionManagerLayer::new(PgSessionStore::new(state.db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.settings.cookies_secure())
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
+            state.settings.application.session_idle_minutes,
+        )))
+        // Refreshes the expiry on every request, so inactivity (not age) ends a session.
+        .with_always_save(true)
+        .with_signed(session_key);
+
+    let pages = Router::new()
+        .route("/", get(orgs::show_start))
+        .route(
+            "/signup",
+            get(accounts::show_signup).post(accounts::create_account),
+        )
+        .route(
+            "/login",
+            get(accounts::show_login).post(accounts::create_login),
+        )
+        .route("/logout", post(accounts::delete_login))
+        .route("/orgs/new", get(orgs::show_new_org).post(orgs::create_org))
+        .route("/o/{org_slug}/", get(orgs::show_org))
+        .route("/o/{org_slug}", get(orgs::redirect_to_org))
+        .route("/o/{org_slug}/members", get(members::list_members))
+        .route(
+            "/o/{org_slug}/members/{user_id}/role",
+            post(members::update_member_role),
+        )
+        .route(
+            "/o/{org_slug}/members/{user_id}/remove",
+            post(members::delete_member),
+        )
+        .route("/o/{org_slug}/invites", post(invites::create_invite))
+        .route(
+            "/o/{org_slug}/invites/{invite_id}/revoke",
+            post(invites::delete_invite),
+        )
+        .route("/invites/{token}", get(invites::show_invite))
+        .route("/invites/{token}/accept", post(invites::accept_invite))
+        .route(
+            "/invites/{token}/signup",
+            post(invites::create_account_from_invite),
+        )
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(csrf::verify))
+        .layer(sessions);
+
+    let static_files = Router::new()
+        .nest_service(
+            "/static",
+            ServeDir::new(&state.settings.application.static_dir),
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=86400"),
+        ));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(static_files)
+        .merge(pages)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,139 @@
+//! The start page, an organisation's home, and creating another organisation.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{RawPathParams, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::auth::extractors::{CurrentUser, OrgContext};
+use crate::auth::session as auth_session;
+use crate::db;
+use crate::domain::{OrgName, Role};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+use crate::web::layout::{Layout, flash};
+
+/// The page anonymous visitors land on.
+#[derive(Template, WebTemplate)]
+#[template(path = "orgs/start.html")]
+pub struct StartPage {
+    pub layout: Layout,
+}
+
+/// GET /: signed-in people go to the org they last used; others see what Debrief is.
+pub async fn show_start(State(state): State<AppState>, session: Session) -> AppResult<Response> {
+    let Some(user_id) = auth_session::user_id(&session).await? else {
+        return Ok(StartPage {
+            layout: Layout::anonymous(&session, "Your calls, as customer history").await?,
+        }
+        .into_response());
+    };
+    let orgs = db::orgs::list_for_user(&state.db, user_id).await?;
+    let last = auth_session::last_org(&session).await?;
+    let target = last
+        .and_then(|slug| orgs.iter().find(|o| o.slug == slug))
+        .or_else(|| orgs.first());
+    Ok(match target {
+        Some(org) => Redirect::to(&format!("/o/{}/", org.slug)).into_response(),
+        None => Redirect::to("/orgs/new").into_response(),
+    })
+}
+
+/// The org home.
+#[derive(Template, WebTemplate)]
+#[template(path = "orgs/show.html")]
+pub struct OrgPage {
+    pub layout: Layout,
+    pub org_name: String,
+    pub org_slug: String,
+    pub role: Role,
+    pub can_manage: bool,
+    pub members: Vec<db::memberships::Member>,
+}
+
+/// GET /o/{org_slug}/
+pub async fn show_org(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+) -> AppResult<OrgPage> {
+    let members = db::memberships::list(&state.db, ctx.org.id).await?;
+    Ok(OrgPage {
+        layout: Layout::for_org(&state.db, &session, &ctx, "home", ctx.org.name.clone()).await?,
+        org_name: ctx.org.name.clone(),
+        org_slug: ctx.org.slug.clone(),
+        role: ctx.role,
+        can_manage: ctx.role.can_manage(),
+        members,
+    })
+}
+
+/// GET /o/{org_slug}: the canonical address has a trailing slash.
+pub async fn redirect_to_org(params: RawPathParams) -> AppResult<Redirect> {
+    let slug = params
+        .iter()
+        .find(|(key, _)| *key == "org_slug")
+        .map(|(_, value)| value.to_owned())
+        .ok_or(AppError::NotFound)?;
+    Ok(Redirect::permanent(&format!("/o/{slug}/")))
+}
+
+/// What a person typed into the new-organisation form.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewOrgForm {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The new-organisation page.
+#[derive(Template, WebTemplate)]
+#[template(path = "orgs/new.html")]
+pub struct NewOrgPage {
+    pub layout: Layout,
+    pub name: String,
+    pub error: Option<&'static str>,
+}
+
+/// GET /orgs/new
+pub async fn show_new_org(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> AppResult<NewOrgPage> {
+    Ok(NewOrgPage {
+        layout: Layout::for_user(&state.db, &session, &user, "New organisation").await?,
+        name: String::new(),
+        error: None,
+    })
+}
+
+/// POST /orgs/new: the creator becomes its owner.
+pub async fn create_org(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Form(form): Form<NewOrgForm>,
+) -> AppResult<Response> {
+    let name = match OrgName::parse(&form.name) {
+        Ok(name) => name,
+        Err(error) => {
+            let page = NewOrgPage {
+                layout: Layout::for_user(&state.db, &session, &user, "New organisation").await?,
+                name: form.name,
+                error: Some(error),
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+    };
+    let mut tx = state.db.begin().await?;
+    let (org_id, slug) = db::orgs::insert(&mut tx, &name).await?;
+    db::memberships::insert(&mut tx, org_id, user.id, Role::Owner).await?;
+    tx.commit().await?;
+    tracing::info!(%org_id, user_id = %user.id, "organisation created");
+    flash(&session, "success", format!("{} is ready.", name.as_str())).await?;
+    Ok(Redirect::to(&format!("/o/{slug}/")).into_response())
+}

@@ -1,0 +1,425 @@
+//! Sign-up, login, logout, sessions and failed-login throttling.
+
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::{
+    PASSWORD, location, select_text, session_set_cookie, spawn_app, spawn_app_with, test_settings,
+};
+
+#[sqlx::test]
+async fn signup_creates_account_org_and_owner_then_lands_on_org_home(db: PgPool) {
+    let app = spawn_app(db).await;
+    let browser = app.browser();
+
+    let response = browser
+        .signup(
+            "Ada Lovelace",
+            "  Ada@Example.COM ",
+            PASSWORD,
+            "Analytical Engines",
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/o/analytical-engines/");
+    let (status, html) = browser.get_html("/o/analytical-engines/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        select_text(&html, "h1").as_deref(),
+        Some("Analytical Engines")
+    );
+    assert!(
+        html.contains("Welcome to Debrief!"),
+        "a welcome flash is shown"
+    );
+    assert!(html.contains("an owner of this organisation"));
+    assert_eq!(
+        app.role_of("analytical-engines", "ada@example.com")
+            .await
+            .as_deref(),
+        Some("owner")
+    );
+    let stored: String = sqlx::query_scalar("select password_hash from users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$"),
+        "passwords are stored as argon2id hashes"
+    );
+}
+
+#[sqlx::test]
+async fn signup_with_bad_input_rerenders_with_a_message_and_writes_nothing(db: PgPool) {
+    let app = spawn_app(db).await;
+    let long_email = format!("{}@example.com", "a".repeat(320));
+    let long_org = "x".repeat(101);
+    let cases: Vec<(&str, [(&str, &str); 4], &str)> = vec![
+        (
+            "empty email",
+            [
+                ("name", "Ada"),
+                ("email", ""),
+                ("password", PASSWORD),
+                ("org_name", "Acme"),
+            ],
+            "Enter your email address.",
+        ),
+        (
+            "over-long email",
+            [
+                ("name", "Ada"),
+                ("email", &long_email),
+                ("password", PASSWORD),
+                ("org_name", "Acme"),
+            ],
+            "too long (320 characters at most)",
+        ),
+        (
+            "malformed email",
+            [
+                ("name", "Ada"),
+                ("email", "ada-at-example.com"),
+                ("password", PASSWORD),
+                ("org_name", "Acme"),
+            ],
+            "Enter an email address like name@company.com.",
+        ),
+        (
+            "short password",
+            [
+                ("name", "Ada"),
+                ("email", "ada@example.com"),
+                ("password", "123456789"),
+                ("org_name", "Acme"),
+            ],
+            "at least 10 characters",
+        ),
+        (
+            "blank org name",
+            [
+                ("name", "Ada"),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("org_name", "   "),
+            ],
+            "Enter your organisation",
+        ),
+        (
+            "over-long org name",
+            [
+                ("name", "Ada"),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("org_name", &long_org),
+            ],
+            "organisation name is too long",
+        ),
+        (
+            "blank name",
+            [
+                ("name", " "),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("org_name", "Acme"),
+            ],
+            "Enter your name.",
+        ),
+    ];
+    for (case, fields, message) in cases {
+        let browser = app.browser();
+        let response = browser.submit("/signup", "/signup", &fields).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{case}"
+        );
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(message),
+            "{case}: expected {message:?} in the form"
+        );
+        assert!(
+            html.contains(r#"aria-invalid="true""#),
+            "{case}: the field is marked invalid"
+        );
+        assert!(
+            !html.contains(PASSWORD),
+            "{case}: the password is never echoed back"
+        );
+    }
+    assert_eq!(app.count("users").await, 0);
+    assert_eq!(app.count("orgs").await, 0);
+    assert_eq!(app.count("memberships").await, 0);
+}
+
+#[sqlx::test]
+async fn signup_with_an_existing_email_in_any_case_is_refused(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.signup("Ada", "ada@example.com", "Acme").await;
+
+    let response = app
+        .browser()
+        .signup("Imposter", "ADA@example.com ", PASSWORD, "Other Co")
+        .await;
+
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("An account with this email already exists."));
+    assert_eq!(app.count("users").await, 1);
+    assert_eq!(app.count("orgs").await, 1);
+}
+
+#[sqlx::test]
+async fn a_person_can_log_out_and_log_back_in(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (browser, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+
+    let response = browser.logout(&format!("/o/{slug}/")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?signed_out=1");
+    let (_, html) = browser.get_html("/login?signed_out=1").await;
+    assert!(html.contains("You have logged out."));
+    let after_logout = browser.get(&format!("/o/{slug}/")).await;
+    assert_eq!(after_logout.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&after_logout),
+        format!("/login?next=%2Fo%2F{slug}%2F")
+    );
+
+    let response = browser.login("ADA@example.com", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    let home = browser.get("/").await;
+    assert_eq!(location(&home), format!("/o/{slug}/"));
+    assert_eq!(
+        browser.get(&format!("/o/{slug}/")).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test]
+async fn login_returns_to_the_page_that_asked_for_it_but_never_off_site(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (browser, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    browser.logout(&format!("/o/{slug}/")).await;
+
+    let members = format!("/o/{slug}/members");
+    let response = browser
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", &members),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), members);
+
+    let other = app.browser();
+    let response = other
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), "/");
+}
+
+#[sqlx::test]
+async fn the_session_id_changes_at_login_and_the_cookie_is_httponly_and_lax(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.signup("Ada", "ada@example.com", "Acme").await;
+    let browser = app.browser();
+    let page = browser.get("/login").await;
+    let before = session_set_cookie(&page).expect("an anonymous session carries the CSRF token");
+    let token = crate::helpers::select_attr(
+        &page.text().await.unwrap(),
+        r#"meta[name="csrf-token"]"#,
+        "content",
+    )
+    .unwrap();
+
+    let response = browser
+        .post_raw(
+            "/login",
+            &[
+                ("csrf_token", &token),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+
+    let after = session_set_cookie(&response).expect("login sets a new session cookie");
+    let value = |c: &str| c.split(';').next().unwrap().to_owned();
+    assert_ne!(
+        value(&before),
+        value(&after),
+        "the session id changes at login"
+    );
+    assert!(after.contains("HttpOnly"));
+    assert!(after.contains("SameSite=Lax"));
+    assert!(
+        !after.contains("Secure"),
+        "http base URL: no Secure attribute"
+    );
+    let old_id = value(&before).rsplit('=').next().unwrap().to_owned();
+    let rows: i64 = sqlx::query_scalar("select count(*) from sessions where id = $1")
+        .bind(&old_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "the pre-login session no longer exists");
+}
+
+#[sqlx::test]
+async fn the_session_cookie_is_secure_when_the_base_url_is_https(db: PgPool) {
+    let mut settings = test_settings();
+    settings.application.base_url = "https://debrief.example".parse().unwrap();
+    let app = spawn_app_with(db, settings).await;
+
+    let response = app.browser().get("/signup").await;
+
+    let cookie = session_set_cookie(&response).expect("session cookie");
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[sqlx::test]
+async fn an_inactive_session_expires(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (browser, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    assert_eq!(
+        browser.get(&format!("/o/{slug}/")).await.status(),
+        StatusCode::OK
+    );
+    let expiry_ok: bool = sqlx::query_scalar(
+        "select bool_and(expiry_date between now() + interval '719 minutes' and now() + interval '721 minutes') from sessions",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        expiry_ok,
+        "each request pushes expiry to 12 hours of inactivity from now"
+    );
+
+    sqlx::query("update sessions set expiry_date = now() - interval '1 second'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let response = browser.get(&format!("/o/{slug}/")).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).starts_with("/login"));
+}
+
+#[sqlx::test]
+async fn a_wrong_password_is_refused_with_a_message_and_no_session(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    let browser = app.browser();
+
+    let response = browser.login("ada@example.com", "not-the-password").await;
+
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("That email and password do not match an account."));
+    assert!(
+        html.contains(r#"value="ada@example.com""#),
+        "the email is kept in the form"
+    );
+    assert_eq!(
+        browser.get(&format!("/o/{slug}/")).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let unknown = app.browser().login("nobody@example.com", PASSWORD).await;
+    assert_eq!(
+        unknown.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown emails get the same answer"
+    );
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("That email and password do not match an account.")
+    );
+}
+
+#[sqlx::test]
+async fn ten_failed_logins_for_an_email_lock_it_for_fifteen_minutes(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.signup("Ada", "ada@example.com", "Acme").await;
+    let browser = app.browser();
+    for attempt in 1..=10 {
+        let response = browser
+            .login("ada@example.com", &format!("wrong-password-{attempt}"))
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "attempt {attempt}"
+        );
+    }
+
+    let response = browser.login("ada@example.com", PASSWORD).await;
+
+    assert_eq!(
+        response.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Too many failed sign-in attempts."), "{html}");
+    assert!(html.contains("wait 15 minutes"));
+
+    sqlx::query("update login_failures set failed_at = now() - interval '16 minutes'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let response = browser.login("ada@example.com", PASSWORD).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "the lock lifts after the window"
+    );
+    assert_eq!(
+        app.count("login_failures").await,
+        0,
+        "a successful login clears the email's failures"
+    );
+}
+
+#[sqlx::test]
+async fn ten_failed_logins_from_one_address_lock_that_address(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.signup("Ada", "ada@example.com", "Acme").await;
+    let browser = app.browser();
+    for n in 1..=10 {
+        let response = browser
+            .login(&format!("guess{n}@example.com"), "wrong-password")
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    let response = browser.login("ada@example.com", PASSWORD).await;
+
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-in attempts.")
+    );
+}

@@ -1,0 +1,318 @@
+//! `spawn_app` and the domain-language helpers tests are written in.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use debrief::config::Settings;
+use debrief::startup::Application;
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, SET_COOKIE};
+use scraper::{Html, Selector};
+use secrecy::SecretString;
+use sqlx::PgPool;
+
+/// Every password used by the helpers; tests check it never reaches a log line.
+pub const PASSWORD: &str = "correct-horse-battery-staple";
+
+/// Log lines written by the server side of every app in this process.
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("log buffer poisoned")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogBuffer(buffer.clone());
+        // As verbose as an operator could make the server: anything secret would show up here.
+        let filter = "warn,debrief=trace,tower_http=trace,tower_sessions=trace,tower_sessions_core=trace,sqlx=trace,axum=trace";
+        let subscriber = debrief::telemetry::subscriber(filter, move || writer.clone(), false);
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+        buffer
+    });
+}
+
+/// Everything logged so far in this process.
+pub fn captured_logs() -> String {
+    let buffer = LOGS.get().expect("spawn_app installs the log capture");
+    String::from_utf8_lossy(&buffer.lock().expect("log buffer poisoned")).into_owned()
+}
+
+/// A running Debrief on a loopback port over a test database.
+pub struct TestApp {
+    pub address: String,
+    pub db: PgPool,
+}
+
+/// Settings as tests use them: local mode, port 0, secrets that need no files.
+pub fn test_settings() -> Settings {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut settings =
+        Settings::load_from(&dir.join("configuration")).expect("configuration loads");
+    settings.application.host = "127.0.0.1".into();
+    settings.application.port = 0;
+    settings.application.session_secret = Some(SecretString::from(
+        uuid::Uuid::new_v4().to_string() + "-test-session-secret",
+    ));
+    settings.application.static_dir = dir.join("static");
+    settings.application.local_state_dir =
+        std::env::temp_dir().join(format!("debrief-test-{}", uuid::Uuid::new_v4()));
+    settings
+}
+
+/// Serves the real router over `db` with default test settings.
+pub async fn spawn_app(db: PgPool) -> TestApp {
+    spawn_app_with(db, test_settings()).await
+}
+
+/// Serves the real router over `db` with the given settings.
+pub async fn spawn_app_with(db: PgPool, settings: Settings) -> TestApp {
+    init_logs();
+    let settings = settings.prepare().expect("test settings are valid");
+    let app = Application::build(settings, db.clone())
+        .await
+        .expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp { address, db }
+}
+
+impl TestApp {
+    /// A fresh browser with an empty cookie jar.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client builds"),
+            base: self.address.clone(),
+        }
+    }
+
+    /// Signs up a new person with their own org; returns their browser (signed in) and org slug.
+    pub async fn signup(&self, name: &str, email: &str, org: &str) -> (Browser, String) {
+        let browser = self.browser();
+        let response = browser.signup(name, email, PASSWORD, org).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "sign-up should succeed"
+        );
+        let location = location(&response);
+        let slug = location
+            .strip_prefix("/o/")
+            .and_then(|s| s.strip_suffix('/'))
+            .expect("sign-up lands on the org home")
+            .to_owned();
+        (browser, slug)
+    }
+
+    /// Number of rows in a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
+            .fetch_one(&self.db)
+            .await
+            .expect("count rows")
+    }
+
+    /// The user id of an email.
+    pub async fn user_id(&self, email: &str) -> uuid::Uuid {
+        sqlx::query_scalar("select id from users where email = $1")
+            .bind(email)
+            .fetch_one(&self.db)
+            .await
+            .expect("user exists")
+    }
+
+    /// The role of `email` in the org `slug`, if a member.
+    pub async fn role_of(&self, slug: &str, email: &str) -> Option<String> {
+        sqlx::query_scalar(
+            "select m.role from memberships m join users u on u.id = m.user_id join orgs o on o.id = m.org_id
+             where o.slug = $1 and u.email = $2",
+        )
+        .bind(slug)
+        .bind(email)
+        .fetch_optional(&self.db)
+        .await
+        .expect("query role")
+    }
+
+    /// Creates an invite link in `slug` as `inviter`; returns the link's path.
+    pub async fn invite(&self, inviter: &Browser, slug: &str, role: &str) -> String {
+        let response = inviter
+            .submit(
+                &format!("/o/{slug}/members"),
+                &format!("/o/{slug}/invites"),
+                &[("role", role)],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "invite should be created"
+        );
+        let page = inviter.get_html(&format!("/o/{slug}/members")).await.1;
+        let link =
+            select_attr(&page, "input.invite-link", "value").expect("the new link is shown once");
+        let path = link
+            .strip_prefix("http://127.0.0.1:8000")
+            .expect("link is built from the configured base URL")
+            .to_owned();
+        path
+    }
+}
+
+/// A person's browser: keeps cookies, does not follow redirects.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("GET succeeds")
+    }
+
+    /// GET a path; returns status and body.
+    pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// The CSRF token of the page at `page` (as its forms carry it).
+    pub async fn csrf_token(&self, page: &str) -> String {
+        let (status, html) = self.get_html(page).await;
+        assert_eq!(status, StatusCode::OK, "{page} should render");
+        select_attr(&html, r#"meta[name="csrf-token"]"#, "content")
+            .expect("page carries a CSRF token")
+    }
+
+    /// POST a form exactly as given (no token added).
+    pub async fn post_raw(&self, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}{}", self.base, action))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST succeeds")
+    }
+
+    /// Opens `page`, then submits a form to `action` with the page's CSRF token.
+    pub async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let token = self.csrf_token(page).await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(action, &all).await
+    }
+
+    /// Fills in and submits the sign-up form.
+    pub async fn signup(
+        &self,
+        name: &str,
+        email: &str,
+        password: &str,
+        org: &str,
+    ) -> reqwest::Response {
+        self.submit(
+            "/signup",
+            "/signup",
+            &[
+                ("name", name),
+                ("email", email),
+                ("password", password),
+                ("org_name", org),
+            ],
+        )
+        .await
+    }
+
+    /// Fills in and submits the login form.
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Presses "Log out" on `page`.
+    pub async fn logout(&self, page: &str) -> reqwest::Response {
+        self.submit(page, "/logout", &[]).await
+    }
+}
+
+/// The `Location` header of a redirect.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .expect("a redirect")
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+/// The session cookie set by a response, whole (`debrief_session=…; attributes`).
+pub fn session_set_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("debrief_session="))
+        .map(str::to_owned)
+}
+
+/// The text of the first element matching `selector`.
+pub fn select_text(html: &str, selector: &str) -> Option<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).expect("valid selector");
+    doc.select(&sel)
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+}
+
+/// The texts of every element matching `selector`.
+pub fn select_texts(html: &str, selector: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).expect("valid selector");
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect()
+}
+
+/// An attribute of the first element matching `selector`.
+pub fn select_attr(html: &str, selector: &str, attr: &str) -> Option<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).expect("valid selector");
+    doc.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr(attr))
+        .map(str::to_owned)
+}

@@ -1,0 +1,12 @@
+//! Debrief's integration tests: one binary, real PostgreSQL (a fresh database per test), the real
+//! router on a loopback port, and a cookie-keeping HTTP client playing the browser.
+
+mod accounts;
+mod csrf;
+mod health;
+mod helpers;
+mod invites;
+mod logging;
+mod members;
+mod orgs;
+mod tenancy;
