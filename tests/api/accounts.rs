@@ -55,7 +55,8 @@ async fn signup_with_bad_input_rerenders_with_a_message_and_writes_nothing(db: P
     let app = spawn_app(db).await;
     let long_email = format!("{}@example.com", "a".repeat(320));
     let long_org = "x".repeat(101);
-    let cases: Vec<(&str, [(&str, &str); 4], &str)> = vec![
+    type Case<'a> = (&'a str, [(&'a str, &'a str); 4], &'a str);
+    let cases: Vec<Case> = vec![
         (
             "empty email",
             [

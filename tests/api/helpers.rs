@@ -168,11 +168,9 @@ impl TestApp {
         let page = inviter.get_html(&format!("/o/{slug}/members")).await.1;
         let link =
             select_attr(&page, "input.invite-link", "value").expect("the new link is shown once");
-        let path = link
-            .strip_prefix("http://127.0.0.1:8000")
+        link.strip_prefix("http://127.0.0.1:8000")
             .expect("link is built from the configured base URL")
-            .to_owned();
-        path
+            .to_owned()
     }
 }
 
