@@ -171,6 +171,11 @@ impl Settings {
                 if self.database.url.is_none() {
                     bail!("production needs DEBRIEF__DATABASE__URL");
                 }
+                if self.secrets.master_keys.is_none() {
+                    bail!(
+                        "production needs DEBRIEF__SECRETS__MASTER_KEYS (for example `k1:<base64 of 32 random bytes>`)"
+                    );
+                }
             }
             Environment::Local => {
                 if self.application.session_secret.is_none() {
@@ -180,8 +185,17 @@ impl Settings {
                     )?;
                     self.application.session_secret = Some(secret);
                 }
+                if self.secrets.master_keys.is_none() {
+                    let keys = crate::local_state::read_or_create_with(
+                        &self.application.local_state_dir,
+                        "master_keys",
+                        || crate::crypto::KeyRing::generate_spec("local1"),
+                    )?;
+                    self.secrets.master_keys = Some(keys);
+                }
             }
         }
+        self.key_ring()?;
         Ok(self)
     }
 
@@ -190,6 +204,16 @@ impl Settings {
         self.database.url.as_ref().context(
             "DEBRIEF__DATABASE__URL is not set; ./scripts/dev starts a local PostgreSQL and sets it",
         )
+    }
+
+    /// The master key ring (after `prepare`, always configured).
+    pub fn key_ring(&self) -> anyhow::Result<crate::crypto::KeyRing> {
+        let spec = self
+            .secrets
+            .master_keys
+            .as_ref()
+            .context("DEBRIEF__SECRETS__MASTER_KEYS is not set")?;
+        crate::crypto::KeyRing::parse(spec).context("DEBRIEF__SECRETS__MASTER_KEYS is invalid")
     }
 
     /// Whether cookies must carry the `Secure` attribute.
@@ -245,7 +269,21 @@ mod tests {
         settings.application.base_url = Url::parse("https://debrief.example").unwrap();
         settings.application.session_secret = Some(SecretString::from("s".repeat(40)));
         settings.database.url = Some(SecretString::from("postgres://x/y"));
+        settings.secrets.master_keys = Some(SecretString::from(
+            crate::crypto::KeyRing::generate_spec("k1"),
+        ));
         assert!(settings.prepare().is_ok());
+    }
+
+    #[test]
+    fn production_without_master_keys_is_refused_by_name() {
+        let mut settings = sample();
+        settings.environment = Environment::Production;
+        settings.application.base_url = Url::parse("https://debrief.example").unwrap();
+        settings.application.session_secret = Some(SecretString::from("s".repeat(40)));
+        settings.database.url = Some(SecretString::from("postgres://x/y"));
+        let err = settings.prepare().unwrap_err().to_string();
+        assert!(err.contains("DEBRIEF__SECRETS__MASTER_KEYS"), "{err}");
     }
 
     #[test]
@@ -263,6 +301,10 @@ mod tests {
         settings.application.local_state_dir = dir.clone();
         let first = settings.clone().prepare().unwrap();
         let second = settings.prepare().unwrap();
+        assert_eq!(
+            first.key_ring().unwrap().current_key_id(),
+            second.key_ring().unwrap().current_key_id()
+        );
         let a = first.application.session_secret.unwrap();
         let b = second.application.session_secret.unwrap();
         assert_eq!(a.expose_secret(), b.expose_secret());

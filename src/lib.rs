@@ -3,9 +3,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod fathom;
 pub mod local_state;
 pub mod startup;
 pub mod state;

@@ -46,6 +46,7 @@ impl Application {
     /// Binds the listener and builds the router over `db`.
     pub async fn build(settings: Settings, db: PgPool) -> anyhow::Result<Application> {
         let key = session_key(&settings)?;
+        let crypto = Arc::new(settings.key_ring()?);
         let address = settings.listen_address();
         let listener = TcpListener::bind(&address)
             .await
@@ -54,6 +55,7 @@ impl Application {
         let state = AppState {
             db,
             settings: Arc::new(settings),
+            crypto,
         };
         let router = web::router(state, key).layer(TraceLayer::new_for_http().make_span_with(
             |request: &Request<_>| {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::config::Settings;
+use crate::crypto::KeyRing;
 
 /// Shared, cheaply cloned state of the web app.
 #[derive(Clone)]
@@ -13,4 +14,6 @@ pub struct AppState {
     pub db: PgPool,
     /// Validated settings.
     pub settings: Arc<Settings>,
+    /// Master keys for secrets at rest.
+    pub crypto: Arc<KeyRing>,
 }

@@ -101,3 +101,29 @@ async fn every_page_input_has_a_label(db: PgPool) {
         }
     }
 }
+
+#[sqlx::test]
+async fn a_server_failure_shows_the_friendly_500_page_without_details(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (browser, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    sqlx::query("alter table memberships rename to memberships_gone")
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let (status, html) = browser.get_html(&format!("/o/{slug}/")).await;
+
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        select_text(&html, "h1").as_deref(),
+        Some("Something went wrong")
+    );
+    assert!(
+        !html.contains("memberships"),
+        "no internals leak into the page"
+    );
+    assert!(
+        crate::helpers::captured_logs().contains("request failed"),
+        "the cause goes to the log"
+    );
+}

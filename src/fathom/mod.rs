@@ -1,0 +1,1 @@
+//! Fathom's External API v1: wire types, the HTTP client and its typed errors.

@@ -1,0 +1,281 @@
+// Test harness for Debrief's browser journeys.
+//
+// startStack() creates a fresh PostgreSQL database on the cluster named by DATABASE_URL (a role that may
+// CREATE DATABASE; ./scripts/test provides one), starts `target/debug/debrief run` from the repo root against
+// it on a free port, waits for /readyz and launches Debian's Chromium through playwright-core. stop() undoes
+// all of that (app killed, browser closed, database dropped); useStack() ties both to before/after hooks.
+// journey() wraps node:test's test() so every journey gets its own browser contexts and a full-page
+// screenshot of each of its pages lands in test-results/ when it fails.
+//
+// Knobs: DATABASE_URL (required), CHROMIUM_PATH (default /usr/bin/chromium), DEBRIEF_BIN (default
+// target/debug/debrief), E2E_KEEP_DB=1 keeps the database for inspection.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+import pg from 'pg';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..');
+export const resultsDir = path.join(here, 'test-results');
+
+/** Default time (ms) a locator action or wait may take before the step fails. */
+const STEP_TIMEOUT_MS = 10_000;
+const READY_TIMEOUT_MS = 30_000;
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** A free TCP port on 127.0.0.1 (asked from the kernel, then released for the app to bind). */
+async function freePort() {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+function quoteIdent(name) {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** Runs one statement on the cluster's maintenance database (DATABASE_URL as given). */
+async function adminQuery(adminUrl, sql) {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** DATABASE_URL with its database name replaced. */
+function withDatabase(adminUrl, dbName) {
+  const url = new URL(adminUrl);
+  url.pathname = `/${dbName}`;
+  return url.toString();
+}
+
+async function waitForReady(baseUrl, app, logPath) {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (app.exitCode !== null || app.signalCode !== null) {
+      throw new Error(`debrief exited (${app.exitCode ?? app.signalCode}) before it was ready; see ${logPath}`);
+    }
+    try {
+      const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(2_000) });
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new Error(`debrief was not ready within ${READY_TIMEOUT_MS} ms; see ${logPath}`);
+}
+
+async function stopProcess(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Starts database, app and browser. Returns { baseUrl, browser, dbName, newPage(), stop() }.
+ * Call stop() in an after() hook; it is safe to call when start-up failed half-way.
+ */
+export async function startStack() {
+  const adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    throw new Error(
+      'DATABASE_URL is not set. Run ./scripts/test, or start a cluster (source scripts/lib/pg.sh; ' +
+        'DEBRIEF_PG_FAST=1 pg_start test 55433) and export DATABASE_URL=postgres://debrief@127.0.0.1:55433/postgres',
+    );
+  }
+  const bin = process.env.DEBRIEF_BIN || path.join(repoRoot, 'target', 'debug', 'debrief');
+  if (!existsSync(bin)) {
+    throw new Error(`${bin} is missing; build it with: cargo build --bin debrief`);
+  }
+  const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  if (!existsSync(executablePath)) {
+    throw new Error(`Chromium not found at ${executablePath}; apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  }
+
+  mkdirSync(resultsDir, { recursive: true });
+  const dbName = `debrief_e2e_${randomBytes(6).toString('hex')}`;
+  const stack = { baseUrl: '', browser: null, app: null, dbName, dbCreated: false, stateDir: null };
+
+  stack.stop = async () => {
+    const errors = [];
+    const attempt = async (fn) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    await attempt(async () => stack.browser && (await stack.browser.close()));
+    await attempt(() => stopProcess(stack.app));
+    await attempt(async () => {
+      if (stack.dbCreated && process.env.E2E_KEEP_DB !== '1') {
+        await adminQuery(adminUrl, `drop database if exists ${quoteIdent(dbName)} with (force)`);
+      }
+    });
+    await attempt(async () => stack.stateDir && rmSync(stack.stateDir, { recursive: true, force: true }));
+    if (errors.length) throw new AggregateError(errors, 'e2e teardown failed');
+  };
+
+  try {
+    await adminQuery(adminUrl, `create database ${quoteIdent(dbName)}`);
+    stack.dbCreated = true;
+
+    const port = await freePort();
+    stack.baseUrl = `http://127.0.0.1:${port}`;
+    stack.stateDir = mkdtempSync(path.join(tmpdir(), 'debrief-e2e-'));
+    const logPath = path.join(resultsDir, 'app.log');
+    const log = createWriteStream(logPath);
+    stack.app = spawn(bin, ['run'], {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        APP_ENVIRONMENT: 'local',
+        DEBRIEF__DATABASE__URL: withDatabase(adminUrl, dbName),
+        DEBRIEF__APPLICATION__HOST: '127.0.0.1',
+        DEBRIEF__APPLICATION__PORT: String(port),
+        DEBRIEF__APPLICATION__BASE_URL: stack.baseUrl,
+        DEBRIEF__APPLICATION__SESSION_SECRET: randomBytes(32).toString('hex'),
+        DEBRIEF__APPLICATION__LOCAL_STATE_DIR: stack.stateDir,
+        RUST_LOG: process.env.RUST_LOG || 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    stack.app.stdout.pipe(log);
+    stack.app.stderr.pipe(log);
+    await waitForReady(stack.baseUrl, stack.app, logPath);
+
+    stack.browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, headless: true });
+  } catch (err) {
+    await stack.stop().catch(() => {});
+    throw err;
+  }
+
+  /** A page in a brand-new browser context (its own cookies), tracked for screenshots and cleanup. */
+  stack.newContext = async () => {
+    const context = await stack.browser.newContext({ baseURL: stack.baseUrl, viewport: { width: 1280, height: 800 } });
+    context.setDefaultTimeout(STEP_TIMEOUT_MS);
+    context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
+    return context;
+  };
+  return stack;
+}
+
+function slugify(text) {
+  return text.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
+}
+
+let current = null;
+
+/**
+ * Registers before/after hooks that start the stack once for the calling test file and stop it at the end.
+ * Returns a getter for the running stack ({ baseUrl, browser, dbName, newContext }).
+ */
+export function useStack() {
+  before(async () => {
+    current = await startStack();
+    // If the runner is interrupted, at least do not leave the app running.
+    const app = current.app;
+    process.once('exit', () => app.exitCode === null && app.signalCode === null && app.kill('SIGKILL'));
+  });
+  after(async () => {
+    if (current) await current.stop();
+    current = null;
+  });
+  return () => current;
+}
+
+/**
+ * Declares a journey: fn receives { newPage, baseUrl }; newPage() opens a page in a fresh browser context
+ * (its own cookies). On failure every page the journey opened is screenshotted into
+ * test-results/<journey>-<n>.png. Needs useStack() in the same file.
+ */
+export function journey(name, fn) {
+  test(name, async () => {
+    if (!current) throw new Error('the stack is not running (did useStack() fail in before()?)');
+    const stack = current;
+    const contexts = [];
+    const pages = [];
+    const newPage = async () => {
+      const context = await stack.newContext();
+      contexts.push(context);
+      const page = await context.newPage();
+      pages.push(page);
+      return page;
+    };
+    try {
+      await fn({ newPage, baseUrl: stack.baseUrl });
+    } catch (err) {
+      for (const [i, page] of pages.entries()) {
+        const file = path.join(resultsDir, `${slugify(name)}-${i + 1}.png`);
+        try {
+          await page.screenshot({ path: file, fullPage: true, timeout: 5_000 });
+          console.error(`screenshot of ${page.url()} saved to ${path.relative(repoRoot, file)}`);
+        } catch {
+          // page already gone; nothing to capture
+        }
+      }
+      throw err;
+    } finally {
+      await Promise.allSettled(contexts.map((c) => c.close()));
+    }
+  });
+}
+
+/** Waits until the locator is visible (fails the step with the locator in the message otherwise). */
+export async function expectVisible(locator, message) {
+  try {
+    await locator.waitFor({ state: 'visible' });
+  } catch (err) {
+    throw new Error(`${message ?? 'expected element to be visible'}: ${locator}\n${err.message}`);
+  }
+}
+
+/** Waits until the locator's text contains `text`. */
+export async function expectText(locator, text) {
+  await expectVisible(locator.filter({ hasText: text }).first(), `expected ${JSON.stringify(text)} in`);
+}
+
+/** Waits until the page's path (not origin) matches `pathOrRegExp`. */
+export async function expectPath(page, pathOrRegExp) {
+  const matches = (url) =>
+    typeof pathOrRegExp === 'string' ? url.pathname + url.search === pathOrRegExp : pathOrRegExp.test(url.pathname);
+  try {
+    await page.waitForURL(matches);
+  } catch (err) {
+    throw new Error(`expected path ${pathOrRegExp}, browser is at ${page.url()}\n${err.message}`);
+  }
+}
+
+/** Names and emails that cannot collide between journeys or reruns against the same database. */
+export function uniqueTag() {
+  return randomBytes(3).toString('hex');
+}
