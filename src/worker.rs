@@ -21,7 +21,8 @@ pub async fn run(db: PgPool, shutdown: impl Future<Output = ()>) {
     tracing::info!("worker stopped");
 }
 
-async fn housekeeping(db: &PgPool) {
+/// Deletes expired sessions and failed sign-ins older than a day.
+pub async fn housekeeping(db: &PgPool) {
     match db::sessions::delete_expired(db).await {
         Ok(n) if n > 0 => tracing::info!(deleted = n, "deleted expired sessions"),
         Ok(_) => {}

@@ -1,7 +1,5 @@
 //! `tower_sessions::SessionStore` over our own sqlx pool (the published sqlx store pins an older
-//! sqlx than apalis needs), plus the periodic delete of expired sessions.
-
-use std::time::Duration;
+//! sqlx than apalis needs). Expired rows are deleted by the worker's housekeeping.
 
 use async_trait::async_trait;
 use sqlx::PgPool;
@@ -20,22 +18,6 @@ impl PgSessionStore {
     /// A store over the app's pool.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
-    }
-
-    /// Deletes expired sessions every `period` until the task is dropped.
-    pub fn spawn_expired_deletion(&self, period: Duration) -> tokio::task::JoinHandle<()> {
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(period);
-            loop {
-                ticker.tick().await;
-                match db::sessions::delete_expired(&pool).await {
-                    Ok(n) if n > 0 => tracing::debug!(deleted = n, "deleted expired sessions"),
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "could not delete expired sessions"),
-                }
-            }
-        })
     }
 }
 

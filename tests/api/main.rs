@@ -10,3 +10,4 @@ mod logging;
 mod members;
 mod orgs;
 mod tenancy;
+mod worker;
