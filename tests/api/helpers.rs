@@ -68,6 +68,10 @@ pub fn test_settings() -> Settings {
         uuid::Uuid::new_v4().to_string() + "-test-session-secret",
     ));
     settings.application.static_dir = dir.join("static");
+    // Every secret is given, so local mode never writes generated ones to disk during tests.
+    settings.secrets.master_keys = Some(SecretString::from(
+        debrief::crypto::KeyRing::generate_spec("test1"),
+    ));
     settings.application.local_state_dir =
         std::env::temp_dir().join(format!("debrief-test-{}", uuid::Uuid::new_v4()));
     settings
