@@ -239,31 +239,8 @@ mod tests {
         .expect("base configuration loads")
     }
 
-    #[test]
-    fn production_without_session_secret_is_refused_by_name() {
-        let mut settings = sample();
-        settings.environment = Environment::Production;
-        settings.application.base_url = Url::parse("https://debrief.example").unwrap();
-        settings.database.url = Some(SecretString::from("postgres://x/y"));
-        let err = settings.prepare().unwrap_err().to_string();
-        assert!(
-            err.contains("DEBRIEF__APPLICATION__SESSION_SECRET"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn production_with_http_base_url_is_refused_by_name() {
-        let mut settings = sample();
-        settings.environment = Environment::Production;
-        settings.application.session_secret = Some(SecretString::from("s".repeat(40)));
-        settings.database.url = Some(SecretString::from("postgres://x/y"));
-        let err = settings.prepare().unwrap_err().to_string();
-        assert!(err.contains("DEBRIEF__APPLICATION__BASE_URL"), "{err}");
-    }
-
-    #[test]
-    fn production_with_safe_settings_starts() {
+    /// Production settings that are safe in every respect; each test removes one safeguard.
+    fn safe_production() -> Settings {
         let mut settings = sample();
         settings.environment = Environment::Production;
         settings.application.base_url = Url::parse("https://debrief.example").unwrap();
@@ -272,18 +249,34 @@ mod tests {
         settings.secrets.master_keys = Some(SecretString::from(
             crate::crypto::KeyRing::generate_spec("k1"),
         ));
-        assert!(settings.prepare().is_ok());
+        settings
     }
 
     #[test]
-    fn production_without_master_keys_is_refused_by_name() {
-        let mut settings = sample();
-        settings.environment = Environment::Production;
-        settings.application.base_url = Url::parse("https://debrief.example").unwrap();
-        settings.application.session_secret = Some(SecretString::from("s".repeat(40)));
-        settings.database.url = Some(SecretString::from("postgres://x/y"));
-        let err = settings.prepare().unwrap_err().to_string();
-        assert!(err.contains("DEBRIEF__SECRETS__MASTER_KEYS"), "{err}");
+    fn production_with_safe_settings_starts() {
+        assert!(safe_production().prepare().is_ok());
+    }
+
+    #[test]
+    fn production_refuses_each_unsafe_setting_by_name() {
+        let cases: [(&str, fn(&mut Settings)); 4] = [
+            ("DEBRIEF__APPLICATION__SESSION_SECRET", |s| {
+                s.application.session_secret = None
+            }),
+            ("DEBRIEF__APPLICATION__BASE_URL", |s| {
+                s.application.base_url = Url::parse("http://debrief.example").unwrap()
+            }),
+            ("DEBRIEF__DATABASE__URL", |s| s.database.url = None),
+            ("DEBRIEF__SECRETS__MASTER_KEYS", |s| {
+                s.secrets.master_keys = None
+            }),
+        ];
+        for (setting, make_unsafe) in cases {
+            let mut settings = safe_production();
+            make_unsafe(&mut settings);
+            let err = settings.prepare().unwrap_err().to_string();
+            assert!(err.contains(setting), "{setting}: {err}");
+        }
     }
 
     #[test]
