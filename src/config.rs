@@ -259,7 +259,8 @@ mod tests {
 
     #[test]
     fn production_refuses_each_unsafe_setting_by_name() {
-        let cases: [(&str, fn(&mut Settings)); 4] = [
+        type MakeUnsafe = fn(&mut Settings);
+        let cases: [(&str, MakeUnsafe); 4] = [
             ("DEBRIEF__APPLICATION__SESSION_SECRET", |s| {
                 s.application.session_secret = None
             }),
