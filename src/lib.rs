@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod fathom;
 pub mod local_state;
+pub mod sim;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

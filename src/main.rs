@@ -26,15 +26,42 @@ enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Run a local simulator of an external service (for the demo and manual testing).
+    Sim {
+        #[command(subcommand)]
+        service: SimService,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SimService {
+    /// The Fathom External API simulator on 127.0.0.1.
+    Fathom {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 8100)]
+        port: u16,
+        /// Record and deliver a new meeting every minute.
+        #[arg(long)]
+        demo: bool,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init();
+    let command = cli.command.unwrap_or(Command::Run);
+    if let Command::Sim {
+        service: SimService::Fathom { port, demo },
+    } = command
+    {
+        // Simulators stand in for outside services: they need neither settings nor a database.
+        println!("Fathom simulator: http://127.0.0.1:{port}/external/v1");
+        return debrief::sim::fathom::run_standalone(port, demo, shutdown_signal()).await;
+    }
     let settings = Settings::load()?.prepare()?;
     let pool = db::connect(&settings)?;
-    match cli.command.unwrap_or(Command::Run) {
+    match command {
         Command::Migrate => {
             db::migrate(&pool).await?;
             tracing::info!("migrations applied");
@@ -46,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Worker => {
             worker::run(pool, shutdown_signal()).await;
         }
+        Command::Sim { .. } => {}
         Command::Run => {
             db::migrate(&pool).await?;
             let (stop_tx, stop_rx) = watch::channel(false);
