@@ -1,3 +1,8 @@
-//! Fathom's External API v1: wire types, the HTTP client and its typed errors.
+//! Fathom's External API v1: wire types, the HTTP client and its typed errors, and webhook
+//! signature verification. Knows HTTP, not the database.
 
+pub mod client;
+pub mod types;
 pub mod webhook_signature;
+
+pub use client::{CreatedWebhook, FathomClient, FathomError, Fetched, ListMeetings, RateLimit};

@@ -164,7 +164,7 @@ mod tests {
     fn vectors() -> Value {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/fathom/standard_webhooks_vectors.json"
+            "/tests/fixtures/fathom/standard_webhooks_vectors.json"
         );
         serde_json::from_str(&std::fs::read_to_string(path).expect("vectors file"))
             .expect("vectors json")

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod csrf;
+mod fathom_client;
 mod health;
 mod helpers;
 mod invites;
