@@ -102,10 +102,31 @@ pub struct LoginThrottleSettings {
     pub window_minutes: i64,
 }
 
-/// Where Fathom's API is.
+/// Where Fathom's API is and how patiently Debrief talks to it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct FathomSettings {
     pub base_url: Url,
+    /// Every call to Fathom gives up after this many seconds.
+    #[serde(default = "default_fathom_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// Attempts to delete a disconnected connection's webhook before asking a person to do it.
+    #[serde(default = "default_webhook_cleanup_attempts")]
+    pub webhook_cleanup_attempts: i32,
+    /// Seconds before the first retry of a failed webhook deletion; doubles per attempt.
+    #[serde(default = "default_webhook_cleanup_backoff_seconds")]
+    pub webhook_cleanup_backoff_seconds: u64,
+}
+
+fn default_fathom_timeout_seconds() -> u64 {
+    20
+}
+
+fn default_webhook_cleanup_attempts() -> i32 {
+    8
+}
+
+fn default_webhook_cleanup_backoff_seconds() -> u64 {
+    30
 }
 
 /// Minimum length of a configured session secret, in bytes.

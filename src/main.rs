@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use debrief::config::Settings;
 use debrief::startup::{Application, shutdown_signal};
+use debrief::state::AppState;
 use debrief::{db, telemetry, worker};
 use tokio::sync::watch;
 
@@ -26,6 +27,8 @@ enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Re-encrypt every stored secret with the newest master key (the first in the ring).
+    RotateKeys,
     /// Run a local simulator of an external service (for the demo and manual testing).
     Sim {
         #[command(subcommand)]
@@ -66,19 +69,38 @@ async fn main() -> anyhow::Result<()> {
             db::migrate(&pool).await?;
             tracing::info!("migrations applied");
         }
+        Command::RotateKeys => {
+            db::migrate(&pool).await?;
+            let ring = settings.key_ring()?;
+            let report = debrief::rotate_keys::rotate_keys(&pool, &ring).await?;
+            println!(
+                "rotate-keys: {} secret(s) re-encrypted with key {} across {} row(s); {} row(s) changed meanwhile and were left alone",
+                report.secrets_rotated,
+                ring.current_key_id(),
+                report.rows_seen,
+                report.rows_skipped
+            );
+            if !report.failures.is_empty() {
+                anyhow::bail!(
+                    "could not decrypt with any configured key: {} (is an old key missing from DEBRIEF__SECRETS__MASTER_KEYS?)",
+                    report.failures.join(", ")
+                );
+            }
+        }
         Command::Serve => {
             db::migrate(&pool).await?;
-            serve(settings, pool, shutdown_signal()).await?;
+            serve(Application::build(settings, pool).await?, shutdown_signal()).await?;
         }
         Command::Worker => {
-            worker::run(pool, shutdown_signal()).await;
+            worker::run(AppState::new(settings, pool)?, shutdown_signal()).await;
         }
         Command::Sim { .. } => {}
         Command::Run => {
             db::migrate(&pool).await?;
             let (stop_tx, stop_rx) = watch::channel(false);
-            let worker_task = tokio::spawn(worker::run(pool.clone(), wait_for(stop_rx)));
-            let result = serve(settings, pool, async move {
+            let app = Application::build(settings, pool).await?;
+            let worker_task = tokio::spawn(worker::run(app.state().clone(), wait_for(stop_rx)));
+            let result = serve(app, async move {
                 shutdown_signal().await;
                 let _ = stop_tx.send(true);
             })
@@ -91,12 +113,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(
-    settings: Settings,
-    pool: sqlx::PgPool,
+    app: Application,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let base_url = settings.application.base_url.clone();
-    let app = Application::build(settings, pool).await?;
+    let base_url = app.state().settings.application.base_url.clone();
     tracing::info!(port = app.port(), "Debrief is listening");
     println!("Debrief is running: open {base_url}");
     app.run_until_stopped(shutdown).await

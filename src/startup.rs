@@ -1,7 +1,6 @@
 //! Builds the app (state, router, listener) and runs it until shutdown.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
@@ -20,6 +19,7 @@ use crate::web;
 
 /// A bound, ready-to-serve Debrief web server.
 pub struct Application {
+    state: AppState,
     listener: TcpListener,
     router: Router,
     port: u16,
@@ -46,32 +46,33 @@ impl Application {
     /// Binds the listener and builds the router over `db`.
     pub async fn build(settings: Settings, db: PgPool) -> anyhow::Result<Application> {
         let key = session_key(&settings)?;
-        let crypto = Arc::new(settings.key_ring()?);
         let address = settings.listen_address();
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
-        let state = AppState {
-            db,
-            settings: Arc::new(settings),
-            crypto,
-        };
-        let router = web::router(state, key).layer(TraceLayer::new_for_http().make_span_with(
-            |request: &Request<_>| {
+        let state = AppState::new(settings, db)?;
+        let router = web::router(state.clone(), key).layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let route = request
                     .extensions()
                     .get::<MatchedPath>()
                     .map(|p| p.as_str().to_owned())
                     .unwrap_or_else(|| "unmatched".to_owned());
                 tracing::info_span!("request", method = %request.method(), route)
-            },
-        ));
+            }),
+        );
         Ok(Application {
+            state,
             listener,
             router,
             port,
         })
+    }
+
+    /// The state the router serves (workers in the same process share it).
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The bound port (useful when configured as 0).

@@ -1,13 +1,15 @@
-//! `AppState`: what every handler can reach.
+//! `AppState`: what every handler and background task can reach.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 
 use crate::config::Settings;
 use crate::crypto::KeyRing;
+use crate::fathom::FathomClient;
 
-/// Shared, cheaply cloned state of the web app.
+/// Shared, cheaply cloned state of the web app and the workers.
 #[derive(Clone)]
 pub struct AppState {
     /// The PostgreSQL pool.
@@ -16,4 +18,23 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Master keys for secrets at rest.
     pub crypto: Arc<KeyRing>,
+    /// Fathom's API at the configured base URL.
+    pub fathom: FathomClient,
+}
+
+impl AppState {
+    /// Builds the state from prepared settings (see `Settings::prepare`).
+    pub fn new(settings: Settings, db: PgPool) -> anyhow::Result<AppState> {
+        let crypto = Arc::new(settings.key_ring()?);
+        let fathom = FathomClient::new(
+            &settings.fathom.base_url,
+            Duration::from_secs(settings.fathom.timeout_seconds),
+        )?;
+        Ok(AppState {
+            db,
+            settings: Arc::new(settings),
+            crypto,
+            fathom,
+        })
+    }
 }

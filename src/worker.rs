@@ -1,21 +1,32 @@
-//! Background work of a worker process: housekeeping of expired sessions and old failed sign-ins.
+//! Background work of a worker process: housekeeping of expired sessions and old failed sign-ins,
+//! and retrying the deletion of disconnected connections' Fathom webhooks.
 
 use std::time::Duration;
 
 use sqlx::PgPool;
 
 use crate::db;
+use crate::integrations::fathom_connections;
+use crate::state::AppState;
 
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(15 * 60);
+const WEBHOOK_CLEANUP_PERIOD: Duration = Duration::from_secs(15);
 
-/// Runs housekeeping every 15 minutes until `shutdown` resolves.
-pub async fn run(db: PgPool, shutdown: impl Future<Output = ()>) {
-    let mut ticker = tokio::time::interval(HOUSEKEEPING_PERIOD);
+/// Runs housekeeping every 15 minutes and due webhook deletions every 15 seconds until `shutdown`
+/// resolves.
+pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
+    let mut housekeeping_ticker = tokio::time::interval(HOUSEKEEPING_PERIOD);
+    let mut cleanup_ticker = tokio::time::interval(WEBHOOK_CLEANUP_PERIOD);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = ticker.tick() => housekeeping(&db).await,
+            _ = housekeeping_ticker.tick() => housekeeping(&state.db).await,
+            _ = cleanup_ticker.tick() => {
+                if let Err(err) = fathom_connections::retry_due_webhook_cleanups(&state).await {
+                    tracing::warn!(error = ?err, "could not retry Fathom webhook deletions");
+                }
+            }
         }
     }
     tracing::info!("worker stopped");

@@ -1,10 +1,13 @@
 //! The only place with SQL. One file per table group; tenant functions take the org id first.
 
+pub mod audit;
+pub mod fathom_connections;
 pub mod invites;
 pub mod login_failures;
 pub mod memberships;
 pub mod orgs;
 pub mod sessions;
+pub mod system;
 pub mod users;
 
 use std::time::Duration;

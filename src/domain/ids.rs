@@ -44,3 +44,7 @@ id_type!(
     /// Identifies an invitation to join an organisation.
     InviteId
 );
+id_type!(
+    /// Identifies one Fathom user's connection to an organisation.
+    FathomConnectionId
+);

@@ -321,9 +321,17 @@ impl FathomClient {
         request: reqwest::RequestBuilder,
         api_key: &SecretString,
     ) -> reqwest::RequestBuilder {
-        request
-            .header("X-Api-Key", api_key.expose_secret())
-            .header("Accept", "application/json")
+        // Marked sensitive so no layer of the HTTP stack ever prints it.
+        match reqwest::header::HeaderValue::from_str(api_key.expose_secret()) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                request
+                    .header("X-Api-Key", value)
+                    .header("Accept", "application/json")
+            }
+            // Not a valid header value: send none, so Fathom answers 401 like for a wrong key.
+            Err(_) => request.header("Accept", "application/json"),
+        }
     }
 
     async fn send_json<T: DeserializeOwned>(

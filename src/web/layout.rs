@@ -57,6 +57,8 @@ pub struct Layout {
     pub current_org: Option<NavOrg>,
     pub flashes: Vec<Flash>,
     pub csrf_token: String,
+    /// The viewer is an owner or admin of the current org (shows management links).
+    pub can_manage: bool,
 }
 
 impl Layout {
@@ -70,6 +72,7 @@ impl Layout {
             current_org: None,
             flashes: take_flashes(session).await?,
             csrf_token: csrf::token(session).await?,
+            can_manage: false,
         })
     }
 
@@ -99,6 +102,7 @@ impl Layout {
             current_org: None,
             flashes: take_flashes(session).await?,
             csrf_token: csrf::token(session).await?,
+            can_manage: false,
         })
     }
 
@@ -112,6 +116,7 @@ impl Layout {
     ) -> AppResult<Layout> {
         let mut layout = Layout::for_user(db, session, &ctx.user, title).await?;
         layout.section = section;
+        layout.can_manage = ctx.role.can_manage();
         layout.current_org = Some(NavOrg {
             slug: ctx.org.slug.clone(),
             name: ctx.org.name.clone(),

@@ -1,8 +1,11 @@
 //! The HTTP surface: one module per area, and the router that joins them.
 
 pub mod accounts;
+pub mod audit;
+pub mod fathom_connections;
 pub mod forms;
 pub mod health;
+pub mod integrations;
 pub mod invites;
 pub mod layout;
 pub mod members;
@@ -68,6 +71,20 @@ pub fn router(state: AppState, session_key: Key) -> Router {
             "/o/{org_slug}/invites/{invite_id}/revoke",
             post(invites::delete_invite),
         )
+        .route(
+            "/o/{org_slug}/integrations",
+            get(integrations::show_integrations),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/connect",
+            get(fathom_connections::new_fathom_connection)
+                .post(fathom_connections::create_fathom_connection),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/connections/{connection_id}/disconnect",
+            post(fathom_connections::delete_fathom_connection),
+        )
+        .route("/o/{org_slug}/audit", get(audit::list_audit_events))
         .route("/invites/{token}", get(invites::show_invite))
         .route("/invites/{token}/accept", post(invites::accept_invite))
         .route(

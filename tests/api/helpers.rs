@@ -4,7 +4,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use debrief::config::Settings;
+use debrief::sim::fathom::{FathomSim, SimHandle, SimUser};
 use debrief::startup::Application;
+use debrief::state::AppState;
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use scraper::{Html, Selector};
@@ -51,10 +53,39 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&buffer.lock().expect("log buffer poisoned")).into_owned()
 }
 
-/// A running Debrief on a loopback port over a test database.
+/// A running Debrief on a loopback port over a test database, with its own Fathom simulator.
 pub struct TestApp {
     pub address: String,
     pub db: PgPool,
+    /// What Debrief can reach: state shared with the router (crypto, Fathom client, settings).
+    pub state: AppState,
+    fathom: Option<SimHandle>,
+}
+
+/// Fathom API key of the simulator's user `ada@example.com`.
+pub const ADA_FATHOM_KEY: &str = "fathom-key-ada-00000001";
+/// Fathom API key of the simulator's user `bob@example.com`.
+pub const BOB_FATHOM_KEY: &str = "fathom-key-bob-00000002";
+
+/// The simulated Fathom every test app talks to: Ada and Bob at example.com, a few meetings each.
+pub fn test_fathom() -> FathomSim {
+    FathomSim::new(vec![
+        SimUser::new(
+            ADA_FATHOM_KEY,
+            "Ada Fathom",
+            "ada@example.com",
+            "example.com",
+            5,
+        ),
+        SimUser::new(
+            BOB_FATHOM_KEY,
+            "Bob Fathom",
+            "bob@example.com",
+            "example.com",
+            5,
+        ),
+    ])
+    .with_webhook_retries(std::time::Duration::from_millis(50), 3)
 }
 
 /// Settings as tests use them: local mode, port 0, secrets that need no files.
@@ -72,6 +103,9 @@ pub fn test_settings() -> Settings {
     settings.secrets.master_keys = Some(SecretString::from(
         debrief::crypto::KeyRing::generate_spec("test1"),
     ));
+    settings.fathom.timeout_seconds = 2;
+    settings.fathom.webhook_cleanup_attempts = 3;
+    settings.fathom.webhook_cleanup_backoff_seconds = 1;
     settings.application.local_state_dir =
         std::env::temp_dir().join(format!("debrief-test-{}", uuid::Uuid::new_v4()));
     settings
@@ -82,19 +116,71 @@ pub async fn spawn_app(db: PgPool) -> TestApp {
     spawn_app_with(db, test_settings()).await
 }
 
-/// Serves the real router over `db` with the given settings.
-pub async fn spawn_app_with(db: PgPool, settings: Settings) -> TestApp {
+/// Serves the real router over `db` with the given settings; Fathom is a fresh simulator.
+pub async fn spawn_app_with(db: PgPool, mut settings: Settings) -> TestApp {
     init_logs();
+    let fathom = test_fathom()
+        .spawn_local()
+        .await
+        .expect("Fathom simulator starts");
+    settings.fathom.base_url = fathom.base_url().parse().expect("simulator URL");
     let settings = settings.prepare().expect("test settings are valid");
     let app = Application::build(settings, db.clone())
         .await
         .expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { address, db }
+    TestApp {
+        address,
+        db,
+        state,
+        fathom: Some(fathom),
+    }
 }
 
 impl TestApp {
+    /// The Fathom simulator this app talks to.
+    pub fn fathom(&self) -> &SimHandle {
+        self.fathom
+            .as_ref()
+            .expect("the Fathom simulator was stopped")
+    }
+
+    /// Stops the Fathom simulator: from now on Fathom is unreachable.
+    pub async fn stop_fathom(&mut self) {
+        if let Some(sim) = self.fathom.take() {
+            sim.shutdown().await;
+        }
+    }
+
+    /// Connects Fathom with `key` as `fathom_email` through the form; returns the response.
+    pub async fn connect_fathom(
+        &self,
+        browser: &Browser,
+        slug: &str,
+        fathom_email: &str,
+        key: &str,
+    ) -> reqwest::Response {
+        let page = format!("/o/{slug}/integrations/fathom/connect");
+        browser
+            .submit(
+                &page,
+                &page,
+                &[("fathom_email", fathom_email), ("api_key", key)],
+            )
+            .await
+    }
+
+    /// The org's id.
+    pub async fn org_id(&self, slug: &str) -> uuid::Uuid {
+        sqlx::query_scalar("select id from orgs where slug = $1")
+            .bind(slug)
+            .fetch_one(&self.db)
+            .await
+            .expect("org exists")
+    }
+
     /// A fresh browser with an empty cookie jar.
     pub fn browser(&self) -> Browser {
         Browser {

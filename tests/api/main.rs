@@ -4,11 +4,13 @@
 mod accounts;
 mod csrf;
 mod fathom_client;
+mod fathom_connections;
 mod health;
 mod helpers;
 mod invites;
 mod logging;
 mod members;
 mod orgs;
+mod rotate_keys;
 mod tenancy;
 mod worker;

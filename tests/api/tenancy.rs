@@ -1,28 +1,61 @@
 //! Tenants never see each other: a member of org A gets 404 for every page, form and object of org B.
-//! Later features add their routes to `org_b_routes`.
+//! Later features add their routes to `org_b_pages` or `org_b_objects`.
 
 use reqwest::StatusCode;
 use sqlx::PgPool;
 
-use crate::helpers::{Browser, spawn_app};
+use crate::helpers::{ADA_FATHOM_KEY, BOB_FATHOM_KEY, Browser, spawn_app};
 
 enum Req {
     Get(String),
     Post(String, Vec<(&'static str, &'static str)>),
 }
 
-/// Every org-scoped route, pointed at org B and its objects.
-fn org_b_routes(b: &str, b_user: &str, b_invite: &str) -> Vec<Req> {
+/// Ids of org B's objects.
+struct BObjects {
+    user: String,
+    invite: String,
+    fathom_connection: String,
+}
+
+/// Every org-scoped page and form of org `b` that names no object.
+fn org_b_pages(b: &str) -> Vec<Req> {
     vec![
         Req::Get(format!("/o/{b}/")),
         Req::Get(format!("/o/{b}/members")),
         Req::Post(format!("/o/{b}/invites"), vec![("role", "member")]),
+        Req::Get(format!("/o/{b}/integrations")),
+        Req::Get(format!("/o/{b}/integrations/fathom/connect")),
+        Req::Post(
+            format!("/o/{b}/integrations/fathom/connect"),
+            vec![
+                ("fathom_email", "ada@example.com"),
+                ("api_key", ADA_FATHOM_KEY),
+            ],
+        ),
+        Req::Get(format!("/o/{b}/audit")),
+    ]
+}
+
+/// Every org-scoped route naming one of org B's objects, under the org slug `org`.
+fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
+    let BObjects {
+        user: b_user,
+        invite: b_invite,
+        fathom_connection,
+    } = ids;
+    let b = org;
+    vec![
         Req::Post(format!("/o/{b}/invites/{b_invite}/revoke"), vec![]),
         Req::Post(
             format!("/o/{b}/members/{b_user}/role"),
             vec![("role", "member")],
         ),
         Req::Post(format!("/o/{b}/members/{b_user}/remove"), vec![]),
+        Req::Post(
+            format!("/o/{b}/integrations/fathom/connections/{fathom_connection}/disconnect"),
+            vec![],
+        ),
     ]
 }
 
@@ -43,6 +76,14 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
     let (alice, a) = app.signup("Alice", "alice@a.example", "Org A").await;
     let (bob, b) = app.signup("Bob", "bob@b.example", "Org B").await;
     app.invite(&bob, &b, "member").await;
+    let connected = app
+        .connect_fathom(&bob, &b, "bob@example.com", BOB_FATHOM_KEY)
+        .await;
+    assert_eq!(connected.status(), StatusCode::SEE_OTHER);
+    let fathom_connection: uuid::Uuid = sqlx::query_scalar("select id from fathom_connections")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     let b_user = app.user_id("bob@b.example").await.to_string();
     let b_invite: uuid::Uuid = sqlx::query_scalar("select id from invites")
         .fetch_one(&app.db)
@@ -59,15 +100,17 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
     let before = snapshot().await;
     let token = alice.csrf_token(&format!("/o/{a}/")).await;
 
-    for req in org_b_routes(&b, &b_user, &b_invite.to_string()) {
+    let ids = BObjects {
+        user: b_user,
+        invite: b_invite.to_string(),
+        fathom_connection: fathom_connection.to_string(),
+    };
+    for req in org_b_pages(&b).into_iter().chain(org_b_objects(&b, &ids)) {
         let (path, status) = send(&alice, &token, &req).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
     // Org B's objects through org A's own URLs.
-    for req in org_b_routes(&a, &b_user, &b_invite.to_string())
-        .into_iter()
-        .skip(3)
-    {
+    for req in org_b_objects(&a, &ids) {
         let (path, status) = send(&alice, &token, &req).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -88,6 +131,19 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
             .unwrap();
     assert_eq!(revoked, 0);
     assert_eq!(app.count("invites").await, 1, "no invite was created");
+    let fathom: Vec<(String, Option<String>)> =
+        sqlx::query_as("select state, api_key_ciphertext from fathom_connections")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(fathom.len(), 1, "no connection was made for org B by Alice");
+    assert_eq!(fathom[0].0, "active", "org B's connection is untouched");
+    assert!(fathom[0].1.is_some());
+    assert_eq!(
+        app.fathom().webhooks().len(),
+        1,
+        "org B's webhook still at Fathom"
+    );
 }
 
 #[sqlx::test]

@@ -1,0 +1,70 @@
+//! The audit log: who did what to an org's integrations and secrets, and when.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use crate::domain::{OrgId, UserId};
+
+/// Rows per page of the audit log.
+pub const PAGE_SIZE: i64 = 50;
+
+/// One audit event as listed.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub action: String,
+    pub detail: String,
+    pub actor_name: Option<String>,
+    pub actor_email: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl AuditEvent {
+    /// The action in words.
+    pub fn action_label(&self) -> &str {
+        match self.action.as_str() {
+            "fathom.connected" => "Connected Fathom",
+            "fathom.key_replaced" => "Replaced a Fathom key",
+            "fathom.disconnected" => "Disconnected Fathom",
+            "fathom.webhook_cleanup_abandoned" => "Could not delete a Fathom webhook",
+            "secrets.rotated" => "Re-encrypted secrets with a new master key",
+            other => other,
+        }
+    }
+}
+
+/// Records an event; `actor` is `None` for the system.
+pub async fn record(
+    conn: &mut PgConnection,
+    org: OrgId,
+    actor: Option<UserId>,
+    action: &str,
+    detail: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into audit_events (org_id, actor_id, action, detail) values ($1, $2, $3, $4)",
+    )
+    .bind(org)
+    .bind(actor)
+    .bind(action)
+    .bind(detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A page of the org's events, newest first, strictly older than `before` (an event id) if given.
+pub async fn list(db: &PgPool, org: OrgId, before: Option<i64>) -> sqlx::Result<Vec<AuditEvent>> {
+    sqlx::query_as(
+        "select e.id, e.action, e.detail, u.name as actor_name, u.email as actor_email, e.created_at
+         from audit_events e left join users u on u.id = e.actor_id
+         where e.org_id = $1 and ($2::bigint is null or e.id < $2)
+         order by e.id desc
+         limit $3",
+    )
+    .bind(org)
+    .bind(before)
+    .bind(PAGE_SIZE + 1)
+    .fetch_all(db)
+    .await
+}

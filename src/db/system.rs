@@ -1,0 +1,79 @@
+//! Cross-org reads and writes, for background work and maintenance commands only (never from a
+//! request handler: those go through the org-scoped modules).
+
+use sqlx::PgPool;
+
+use crate::db::fathom_connections::ConnectionKeys;
+use crate::domain::{FathomConnectionId, OrgId};
+
+/// Claims up to `limit` disconnected connections whose webhook deletion is due, pushing their next
+/// attempt `lease_seconds` ahead so another worker does not take them meanwhile.
+pub async fn claim_due_webhook_cleanups(
+    db: &PgPool,
+    limit: i64,
+    lease_seconds: i64,
+) -> sqlx::Result<Vec<ConnectionKeys>> {
+    sqlx::query_as(
+        "update fathom_connections c
+         set webhook_cleanup_next_at = now() + make_interval(secs => $2)
+         where c.id in (
+             select id from fathom_connections
+             where webhook_cleanup = 'pending' and state = 'disconnecting'
+               and webhook_cleanup_next_at <= now()
+             order by webhook_cleanup_next_at
+             limit $1
+             for update skip locked)
+         returning c.id, c.org_id, c.fathom_user_email, c.state, c.api_key_ciphertext, c.webhook_id,
+                   c.webhook_cleanup_attempts",
+    )
+    .bind(limit)
+    .bind(lease_seconds as f64)
+    .fetch_all(db)
+    .await
+}
+
+/// A row holding encrypted secrets, as `debrief rotate-keys` reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredSecrets {
+    pub org_id: OrgId,
+    pub id: FathomConnectionId,
+    pub api_key_ciphertext: Option<String>,
+    pub webhook_secret_ciphertext: Option<String>,
+}
+
+/// Every Fathom connection still holding a secret.
+pub async fn fathom_connection_secrets(db: &PgPool) -> sqlx::Result<Vec<StoredSecrets>> {
+    sqlx::query_as(
+        "select org_id, id, api_key_ciphertext, webhook_secret_ciphertext from fathom_connections
+         where api_key_ciphertext is not null or webhook_secret_ciphertext is not null
+         order by org_id, id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Swaps a connection's ciphertexts for re-encrypted ones, only if they are still the ones read
+/// (a concurrent disconnect or reconnect wins). Returns whether the row changed.
+pub async fn replace_fathom_connection_secrets(
+    conn: &mut sqlx::PgConnection,
+    old: &StoredSecrets,
+    api_key_ciphertext: Option<&str>,
+    webhook_secret_ciphertext: Option<&str>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "update fathom_connections
+         set api_key_ciphertext = $5, webhook_secret_ciphertext = $6
+         where org_id = $1 and id = $2
+           and api_key_ciphertext is not distinct from $3
+           and webhook_secret_ciphertext is not distinct from $4",
+    )
+    .bind(old.org_id)
+    .bind(old.id)
+    .bind(&old.api_key_ciphertext)
+    .bind(&old.webhook_secret_ciphertext)
+    .bind(api_key_ciphertext)
+    .bind(webhook_secret_ciphertext)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

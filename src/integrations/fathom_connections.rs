@@ -1,0 +1,435 @@
+//! Connecting and disconnecting Fathom users. Connect checks the key with one light Fathom call,
+//! registers the org's webhook, and stores key and webhook secret encrypted in one transaction
+//! (replacing the same Fathom user's previous connection). Disconnect stops ingest at once, deletes
+//! the webhook at Fathom (retried in the background while Fathom is unreachable), then erases the
+//! secrets. Nothing is ever left half-stored: a webhook registered for a connection that could not
+//! be stored is deleted again.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+use crate::crypto::{Binding, mask};
+use crate::db;
+use crate::db::fathom_connections::{
+    ConnectionKeys, ConnectionState, NewConnection, WebhookCleanup,
+};
+use crate::domain::{Email, FathomConnectionId, OrgId, UserId};
+use crate::fathom::types::{CreateWebhook, TriggeredFor};
+use crate::fathom::{FathomError, ListMeetings};
+use crate::state::AppState;
+
+/// `field` of the API key's encryption binding.
+pub const API_KEY_FIELD: &str = "fathom_api_key";
+/// `field` of the webhook secret's encryption binding.
+pub const WEBHOOK_SECRET_FIELD: &str = "fathom_webhook_secret";
+
+/// Where Fathom delivers an org's meetings.
+pub fn webhook_url(state: &AppState, org: OrgId) -> String {
+    let base = state.settings.application.base_url.as_str();
+    format!(
+        "{}/api/integrations/fathom/webhook/{org}",
+        base.trim_end_matches('/')
+    )
+}
+
+/// Why a key could not be connected, worded for the person who pasted it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(
+        "Fathom rejected this key. Copy it again from Fathom (Settings → API Access) and paste the whole key."
+    )]
+    KeyRejected,
+    #[error("Fathom is rate-limiting this key; try again in {retry_after_secs} seconds.")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(
+        "Fathom could not be reached or is having problems right now; nothing was saved. Try again in a few minutes."
+    )]
+    FathomUnavailable,
+    #[error("Fathom refused this key ({0}); nothing was saved.")]
+    FathomRefused(String),
+    #[error(
+        "Fathom did not register the webhook ({0}), so nothing was saved. Try again in a few minutes."
+    )]
+    WebhookFailed(String),
+    #[error("Someone connected this Fathom user at the same moment. Reload the page to see it.")]
+    ConcurrentConnect,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ConnectError {
+    fn from_check(err: FathomError) -> ConnectError {
+        match err {
+            FathomError::Unauthorized => ConnectError::KeyRejected,
+            FathomError::RateLimited {
+                retry_after,
+                limits,
+            } => ConnectError::RateLimited {
+                retry_after_secs: retry_after
+                    .or(limits.reset)
+                    .unwrap_or(Duration::from_secs(60))
+                    .as_secs()
+                    .max(1),
+            },
+            FathomError::Server { .. }
+            | FathomError::Timeout
+            | FathomError::Unreachable
+            | FathomError::Decode { .. } => ConnectError::FathomUnavailable,
+            FathomError::Forbidden { status } => {
+                ConnectError::FathomRefused(format!("status {status}"))
+            }
+            FathomError::BadRequest { .. } => ConnectError::FathomRefused("status 400".into()),
+            FathomError::NotFound => ConnectError::FathomRefused("status 404".into()),
+        }
+    }
+
+    fn from_webhook(err: FathomError) -> ConnectError {
+        match err {
+            FathomError::Unauthorized | FathomError::RateLimited { .. } => {
+                ConnectError::from_check(err)
+            }
+            other => ConnectError::WebhookFailed(other.to_string()),
+        }
+    }
+}
+
+/// A stored connection.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub id: FathomConnectionId,
+    pub webhook_id: String,
+    /// The same Fathom user's previous connection, now being disconnected.
+    pub replaced: Option<FathomConnectionId>,
+}
+
+/// Checks `api_key` with Fathom, registers the org's webhook, and stores the connection of Fathom
+/// user `fathom_email` (replacing that user's live connection, or a live one with the same key).
+pub async fn connect(
+    state: &AppState,
+    org: OrgId,
+    by: UserId,
+    fathom_email: &Email,
+    api_key: SecretString,
+) -> Result<Connected, ConnectError> {
+    state
+        .fathom
+        .list_meetings(&api_key, &ListMeetings::default())
+        .await
+        .map_err(ConnectError::from_check)?;
+
+    let id = FathomConnectionId::new();
+    let destination_url = webhook_url(state, org);
+    let webhook = state
+        .fathom
+        .create_webhook(
+            &api_key,
+            &CreateWebhook {
+                destination_url: destination_url.clone(),
+                triggered_for: TriggeredFor::all(),
+                include_transcript: true,
+                include_summary: true,
+                include_action_items: true,
+                include_crm_matches: false,
+            },
+        )
+        .await
+        .map_err(ConnectError::from_webhook)?;
+    if webhook.flags_differ {
+        tracing::warn!(%org, webhook_id = %webhook.id,
+            "Fathom registered the webhook with other flags than asked; sync fills any gaps");
+    }
+
+    match store(
+        state,
+        org,
+        by,
+        fathom_email,
+        &api_key,
+        id,
+        &destination_url,
+        &webhook,
+    )
+    .await
+    {
+        Ok(replaced) => {
+            tracing::info!(%org, connection_id = %id, webhook_id = %webhook.id, "Fathom connected");
+            if let Some(old) = &replaced {
+                attempt_webhook_cleanup(state, old).await;
+            }
+            Ok(Connected {
+                id,
+                webhook_id: webhook.id,
+                replaced: replaced.map(|r| r.id),
+            })
+        }
+        Err(err) => {
+            // The connection is not stored, so its webhook must not stay registered either.
+            if let Err(cleanup) = state.fathom.delete_webhook(&api_key, &webhook.id).await {
+                tracing::error!(%org, webhook_id = %webhook.id, error = %cleanup,
+                    "could not delete the webhook of a connection that failed to store");
+            }
+            Err(err)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store(
+    state: &AppState,
+    org: OrgId,
+    by: UserId,
+    fathom_email: &Email,
+    api_key: &SecretString,
+    id: FathomConnectionId,
+    destination_url: &str,
+    webhook: &crate::fathom::CreatedWebhook,
+) -> Result<Option<ConnectionKeys>, ConnectError> {
+    let binding = |field| Binding {
+        org_id: org,
+        record_id: id.0,
+        field,
+    };
+    let key_ct = state.crypto.encrypt(api_key, binding(API_KEY_FIELD))?;
+    let secret_ct = state
+        .crypto
+        .encrypt(&webhook.secret, binding(WEBHOOK_SECRET_FIELD))?;
+    let hint = mask(api_key);
+
+    let mut tx = state.db.begin().await.map_err(anyhow::Error::from)?;
+    let live = db::fathom_connections::live_keys_for_update(&mut tx, org)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let replaced = live
+        .into_iter()
+        .find(|c| c.fathom_user_email == fathom_email.as_str() || same_key(state, c, api_key));
+    if let Some(old) = &replaced {
+        db::fathom_connections::begin_disconnect(&mut tx, org, old.id, Some(by))
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
+    let new = NewConnection {
+        id,
+        fathom_user_email: fathom_email.as_str(),
+        api_key_ciphertext: &key_ct,
+        webhook_secret_ciphertext: &secret_ct,
+        api_key_hint: &hint,
+        webhook_id: &webhook.id,
+        webhook_url: destination_url,
+        connected_by: by,
+    };
+    if let Err(err) = db::fathom_connections::insert(&mut tx, org, &new).await {
+        return Err(
+            if db::is_unique_violation(&err, "fathom_connections_one_live_per_user") {
+                ConnectError::ConcurrentConnect
+            } else {
+                anyhow::Error::from(err).into()
+            },
+        );
+    }
+    let (action, detail) = match &replaced {
+        Some(old) => (
+            "fathom.key_replaced",
+            format!(
+                "{} now uses key {hint} and webhook {} (replacing webhook {})",
+                fathom_email.as_str(),
+                webhook.id,
+                old.webhook_id.as_deref().unwrap_or("none")
+            ),
+        ),
+        None => (
+            "fathom.connected",
+            format!(
+                "{} with key {hint}; webhook {}",
+                fathom_email.as_str(),
+                webhook.id
+            ),
+        ),
+    };
+    db::audit::record(&mut tx, org, Some(by), action, &detail)
+        .await
+        .map_err(anyhow::Error::from)?;
+    tx.commit().await.map_err(anyhow::Error::from)?;
+    Ok(replaced)
+}
+
+/// Whether a live connection holds this very key (pasted again under another email).
+fn same_key(state: &AppState, conn: &ConnectionKeys, api_key: &SecretString) -> bool {
+    let Some(ct) = &conn.api_key_ciphertext else {
+        return false;
+    };
+    let binding = Binding {
+        org_id: conn.org_id,
+        record_id: conn.id.0,
+        field: API_KEY_FIELD,
+    };
+    state.crypto.decrypt(ct, binding).is_ok_and(|stored| {
+        bool::from(
+            stored
+                .expose_secret()
+                .as_bytes()
+                .ct_eq(api_key.expose_secret().as_bytes()),
+        )
+    })
+}
+
+/// What became of a connection's webhook after a disconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanupOutcome {
+    /// Deleted at Fathom (or already gone); key and secret erased.
+    Deleted,
+    /// Fathom could not be reached; retried in the background.
+    Retrying,
+    /// Given up: key and secret erased; a person must delete `webhook_id` in Fathom's settings.
+    Abandoned { webhook_id: String },
+}
+
+/// Disconnects a live connection: ingest stops at once, then the webhook is deleted at Fathom and
+/// the secrets erased. `None` when the org has no such live connection.
+pub async fn disconnect(
+    state: &AppState,
+    org: OrgId,
+    id: FathomConnectionId,
+    by: UserId,
+) -> anyhow::Result<Option<CleanupOutcome>> {
+    let mut tx = state.db.begin().await?;
+    let Some(keys) = db::fathom_connections::begin_disconnect(&mut tx, org, id, Some(by)).await?
+    else {
+        return Ok(None);
+    };
+    let detail = format!(
+        "{} (webhook {})",
+        keys.fathom_user_email,
+        keys.webhook_id.as_deref().unwrap_or("none")
+    );
+    db::audit::record(&mut tx, org, Some(by), "fathom.disconnected", &detail).await?;
+    tx.commit().await?;
+    tracing::info!(%org, connection_id = %id, "Fathom disconnected; deleting its webhook");
+    Ok(Some(attempt_webhook_cleanup(state, &keys).await))
+}
+
+/// Tries once to delete a disconnecting connection's webhook at Fathom, then erases its secrets, or
+/// schedules another try, or gives up after the configured attempts.
+pub async fn attempt_webhook_cleanup(state: &AppState, keys: &ConnectionKeys) -> CleanupOutcome {
+    match try_cleanup(state, keys).await {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            tracing::error!(org = %keys.org_id, connection_id = %keys.id, error = ?err,
+                "webhook cleanup failed to record its outcome; it will be retried");
+            CleanupOutcome::Retrying
+        }
+    }
+}
+
+async fn try_cleanup(state: &AppState, keys: &ConnectionKeys) -> anyhow::Result<CleanupOutcome> {
+    let org = keys.org_id;
+    let Some(webhook_id) = keys.webhook_id.clone() else {
+        db::fathom_connections::finish_disconnect(
+            &state.db,
+            org,
+            keys.id,
+            WebhookCleanup::Deleted,
+            None,
+        )
+        .await?;
+        return Ok(CleanupOutcome::Deleted);
+    };
+    let api_key = keys.api_key_ciphertext.as_deref().and_then(|ct| {
+        let binding = Binding {
+            org_id: org,
+            record_id: keys.id.0,
+            field: API_KEY_FIELD,
+        };
+        state.crypto.decrypt(ct, binding).ok()
+    });
+    let Some(api_key) = api_key else {
+        return abandon(state, keys, &webhook_id, "the stored key could not be read").await;
+    };
+    match state.fathom.delete_webhook(&api_key, &webhook_id).await {
+        Ok(()) | Err(FathomError::NotFound) => {
+            db::fathom_connections::finish_disconnect(
+                &state.db,
+                org,
+                keys.id,
+                WebhookCleanup::Deleted,
+                None,
+            )
+            .await?;
+            tracing::info!(%org, connection_id = %keys.id, %webhook_id, "Fathom webhook deleted");
+            Ok(CleanupOutcome::Deleted)
+        }
+        Err(err) if err.is_transient() => {
+            let attempts_made = keys.webhook_cleanup_attempts + 1;
+            if attempts_made >= state.settings.fathom.webhook_cleanup_attempts {
+                return abandon(state, keys, &webhook_id, &err.to_string()).await;
+            }
+            let base = state.settings.fathom.webhook_cleanup_backoff_seconds;
+            let delay = base.saturating_mul(1u64 << (attempts_made - 1).clamp(0, 20));
+            let next_at = Utc::now()
+                + chrono::Duration::seconds(i64::try_from(delay).unwrap_or(i64::MAX / 2));
+            db::fathom_connections::schedule_cleanup_retry(
+                &state.db,
+                org,
+                keys.id,
+                next_at,
+                &err.to_string(),
+            )
+            .await?;
+            tracing::warn!(%org, connection_id = %keys.id, %webhook_id, error = %err,
+                attempt = attempts_made, "could not delete the Fathom webhook; will retry");
+            Ok(CleanupOutcome::Retrying)
+        }
+        // The key can no longer delete it (revoked, refused): only a person can.
+        Err(err) => abandon(state, keys, &webhook_id, &err.to_string()).await,
+    }
+}
+
+async fn abandon(
+    state: &AppState,
+    keys: &ConnectionKeys,
+    webhook_id: &str,
+    reason: &str,
+) -> anyhow::Result<CleanupOutcome> {
+    let org = keys.org_id;
+    let finished = db::fathom_connections::finish_disconnect(
+        &state.db,
+        org,
+        keys.id,
+        WebhookCleanup::Abandoned,
+        Some(reason),
+    )
+    .await?;
+    if finished {
+        let mut conn = state.db.acquire().await?;
+        let detail = format!(
+            "{}: webhook {webhook_id} must be deleted in Fathom (Settings → API Access → Manage): {reason}",
+            keys.fathom_user_email
+        );
+        db::audit::record(
+            &mut conn,
+            org,
+            None,
+            "fathom.webhook_cleanup_abandoned",
+            &detail,
+        )
+        .await?;
+    }
+    tracing::warn!(%org, connection_id = %keys.id, %webhook_id, reason,
+        "gave up deleting the Fathom webhook; key erased");
+    Ok(CleanupOutcome::Abandoned {
+        webhook_id: webhook_id.to_owned(),
+    })
+}
+
+/// Retries every webhook deletion that is due (any org); returns how many were attempted.
+pub async fn retry_due_webhook_cleanups(state: &AppState) -> anyhow::Result<usize> {
+    let due = db::system::claim_due_webhook_cleanups(&state.db, 20, 300).await?;
+    for keys in &due {
+        if keys.state == ConnectionState::Disconnecting {
+            attempt_webhook_cleanup(state, keys).await;
+        }
+    }
+    Ok(due.len())
+}

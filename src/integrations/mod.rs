@@ -1,0 +1,4 @@
+//! Integrations with outside services, as the org sees them: connecting, disconnecting and the
+//! life of each connection (the HTTP clients themselves live in `fathom/` and `crm/`).
+
+pub mod fathom_connections;

@@ -1,0 +1,214 @@
+//! Connect Fathom (paste a key) and Disconnect, for owners and admins. The key is never rendered
+//! back: a form that fails shows the error and an empty key field.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::SecretString;
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::auth::extractors::OrgContext;
+use crate::domain::{Email, FathomConnectionId};
+use crate::error::{AppError, AppResult};
+use crate::integrations::fathom_connections::{self, CleanupOutcome, ConnectError};
+use crate::state::AppState;
+use crate::web::layout::{Layout, flash};
+
+/// Longest key accepted (Fathom's are far shorter; this only stops absurd input).
+const MAX_KEY_LEN: usize = 512;
+
+/// The Connect Fathom form.
+#[derive(Template, WebTemplate)]
+#[template(path = "fathom_connections/new.html")]
+pub struct ConnectPage {
+    pub layout: Layout,
+    pub org_slug: String,
+    pub fathom_email: String,
+    pub email_error: Option<String>,
+    pub key_error: Option<String>,
+    /// An error from Fathom, about the whole attempt.
+    pub form_error: Option<String>,
+}
+
+/// What the form posts. `Debug` is deliberately not derived: it holds the key.
+#[derive(Deserialize)]
+pub struct ConnectForm {
+    #[serde(default)]
+    pub fathom_email: String,
+    #[serde(default)]
+    pub api_key: String,
+}
+
+/// GET /o/{org_slug}/integrations/fathom/connect
+pub async fn new_fathom_connection(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+) -> AppResult<ConnectPage> {
+    ctx.require_manager()?;
+    Ok(ConnectPage {
+        layout: Layout::for_org(&state.db, &session, &ctx, "integrations", "Connect Fathom")
+            .await?,
+        org_slug: ctx.org.slug.clone(),
+        fathom_email: ctx.user.email.clone(),
+        email_error: None,
+        key_error: None,
+        form_error: None,
+    })
+}
+
+/// POST /o/{org_slug}/integrations/fathom/connect
+pub async fn create_fathom_connection(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+    Form(form): Form<ConnectForm>,
+) -> AppResult<Response> {
+    ctx.require_manager()?;
+    let email = Email::parse(&form.fathom_email);
+    let key = parse_key(&form.api_key);
+    let (email, key) = match (email, key) {
+        (Ok(email), Ok(key)) => (email, key),
+        (email, key) => {
+            let page = ConnectPage {
+                layout: Layout::for_org(
+                    &state.db,
+                    &session,
+                    &ctx,
+                    "integrations",
+                    "Connect Fathom",
+                )
+                .await?,
+                org_slug: ctx.org.slug.clone(),
+                fathom_email: form.fathom_email.trim().to_owned(),
+                email_error: email.err().map(str::to_owned),
+                key_error: key.err().map(str::to_owned),
+                form_error: None,
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+    };
+
+    match fathom_connections::connect(&state, ctx.org.id, ctx.user.id, &email, key).await {
+        Ok(connected) => {
+            let message = if connected.replaced.is_some() {
+                format!(
+                    "Fathom reconnected for {}: the new key replaces the old one, whose webhook is being deleted.",
+                    email.as_str()
+                )
+            } else {
+                format!(
+                    "Fathom connected for {}. New meetings will arrive through webhook {}.",
+                    email.as_str(),
+                    connected.webhook_id
+                )
+            };
+            flash(&session, "success", message).await?;
+            Ok(Redirect::to(&format!("/o/{}/integrations", ctx.org.slug)).into_response())
+        }
+        Err(ConnectError::Internal(err)) => Err(AppError::Internal(err)),
+        Err(err) => {
+            tracing::info!(org_id = %ctx.org.id, error = %err, "Fathom connection refused");
+            let status = match &err {
+                ConnectError::KeyRejected | ConnectError::FathomRefused(_) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                ConnectError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                ConnectError::ConcurrentConnect => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            let page = ConnectPage {
+                layout: Layout::for_org(
+                    &state.db,
+                    &session,
+                    &ctx,
+                    "integrations",
+                    "Connect Fathom",
+                )
+                .await?,
+                org_slug: ctx.org.slug.clone(),
+                fathom_email: email.as_str().to_owned(),
+                email_error: None,
+                key_error: None,
+                form_error: Some(err.to_string()),
+            };
+            Ok((status, page).into_response())
+        }
+    }
+}
+
+/// A pasted key: surrounding whitespace dropped; one line of visible ASCII.
+fn parse_key(raw: &str) -> Result<SecretString, &'static str> {
+    let key = raw.trim();
+    if key.is_empty() {
+        return Err("Paste your Fathom API key (Fathom → Settings → API Access).");
+    }
+    if key.len() > MAX_KEY_LEN || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(
+            "That does not look like a Fathom API key: it is one line of letters, digits and symbols, without spaces.",
+        );
+    }
+    Ok(SecretString::from(key.to_owned()))
+}
+
+/// Path of one connection.
+#[derive(Debug, Deserialize)]
+pub struct ConnectionPath {
+    pub org_slug: String,
+    pub connection_id: Uuid,
+}
+
+/// POST /o/{org_slug}/integrations/fathom/connections/{connection_id}/disconnect
+pub async fn delete_fathom_connection(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+    Path(path): Path<ConnectionPath>,
+) -> AppResult<Redirect> {
+    ctx.require_manager()?;
+    let id = FathomConnectionId(path.connection_id);
+    let outcome = fathom_connections::disconnect(&state, ctx.org.id, id, ctx.user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let (kind, message) = match outcome {
+        CleanupOutcome::Deleted => (
+            "success",
+            "Fathom disconnected: its webhook was deleted at Fathom and the key erased.".to_owned(),
+        ),
+        CleanupOutcome::Retrying => (
+            "info",
+            "Fathom disconnected: no more meetings are taken from it. Fathom could not be reached to delete the webhook; Debrief keeps trying for about an hour, then erases the key either way.".to_owned(),
+        ),
+        CleanupOutcome::Abandoned { webhook_id } => (
+            "error",
+            format!(
+                "Fathom disconnected and the key erased, but Fathom did not delete webhook {webhook_id}. Delete it in Fathom: Settings → API Access → Manage."
+            ),
+        ),
+    };
+    flash(&session, kind, message).await?;
+    Ok(Redirect::to(&format!("/o/{}/integrations", path.org_slug)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn pasted_keys_are_trimmed_and_must_be_one_visible_line() {
+        assert_eq!(
+            parse_key("  abc.DEF-123_x==\n").unwrap().expose_secret(),
+            "abc.DEF-123_x=="
+        );
+        assert!(parse_key("   ").is_err());
+        assert!(parse_key("two words").is_err());
+        assert!(parse_key("clé").is_err());
+        assert!(parse_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
+    }
+}

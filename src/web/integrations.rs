@@ -1,0 +1,124 @@
+//! The Integrations page: the org's Fathom connections (masked keys, webhook ids, who connected
+//! them) and what became of disconnected ones' webhooks.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+use tower_sessions::Session;
+use url::{Host, Url};
+
+use crate::auth::extractors::OrgContext;
+use crate::db;
+use crate::db::fathom_connections::{ConnectionSummary, WebhookCleanup};
+use crate::error::AppResult;
+use crate::integrations::fathom_connections::webhook_url;
+use crate::state::AppState;
+use crate::web::layout::Layout;
+
+/// The Integrations page.
+#[derive(Template, WebTemplate)]
+#[template(path = "integrations/show.html")]
+pub struct IntegrationsPage {
+    pub layout: Layout,
+    pub org_slug: String,
+    pub can_manage: bool,
+    /// Connections through which meetings arrive.
+    pub live: Vec<ConnectionSummary>,
+    /// Recently disconnected ones (webhook deletion pending, done or abandoned).
+    pub disconnected: Vec<ConnectionSummary>,
+    /// Where Fathom delivers this org's meetings.
+    pub webhook_url: String,
+    /// The real Fathom cannot reach `base_url`: say so.
+    pub webhook_unreachable: bool,
+}
+
+/// GET /o/{org_slug}/integrations
+pub async fn show_integrations(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+) -> AppResult<IntegrationsPage> {
+    let (live, disconnected) = db::fathom_connections::list(&state.db, ctx.org.id)
+        .await?
+        .into_iter()
+        .partition(|c| c.state.is_live());
+    Ok(IntegrationsPage {
+        layout: Layout::for_org(&state.db, &session, &ctx, "integrations", "Integrations").await?,
+        org_slug: ctx.org.slug.clone(),
+        can_manage: ctx.role.can_manage(),
+        live,
+        disconnected,
+        webhook_url: webhook_url(&state, ctx.org.id),
+        webhook_unreachable: !is_public_https(&state.settings.application.base_url),
+    })
+}
+
+/// Whether a remote service on the internet could deliver to `url`: https, and a host that is not
+/// loopback, private, link-local or a local-only name.
+pub fn is_public_https(url: &Url) -> bool {
+    if url.scheme() != "https" {
+        return false;
+    }
+    match url.host() {
+        Some(Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d.contains('.')
+                && ![
+                    "localhost",
+                    ".local",
+                    ".internal",
+                    ".lan",
+                    ".home.arpa",
+                    ".test",
+                ]
+                .iter()
+                .any(|suffix| d == suffix.trim_start_matches('.') || d.ends_with(suffix))
+        }
+        Some(Host::Ipv4(ip)) => {
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                // 100.64.0.0/10, carrier-grade NAT.
+                || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64))
+        }
+        Some(Host::Ipv6(ip)) => {
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_unique_local()
+                || ip.is_unicast_link_local())
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_https_urls_count_as_reachable_by_fathom() {
+        for ok in [
+            "https://debrief.example.com",
+            "https://app.acme.io/",
+            "https://8.8.8.8",
+        ] {
+            assert!(is_public_https(&ok.parse().unwrap()), "{ok}");
+        }
+        for not in [
+            "http://debrief.example.com",
+            "https://localhost:8000",
+            "https://127.0.0.1",
+            "https://10.1.2.3",
+            "https://192.168.1.4",
+            "https://100.64.0.1",
+            "https://[::1]",
+            "https://[fd00::1]",
+            "https://myhost",
+            "https://box.local",
+            "https://svc.internal",
+        ] {
+            assert!(!is_public_https(&not.parse().unwrap()), "{not}");
+        }
+    }
+}
