@@ -50,6 +50,9 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     pub login_throttle: LoginThrottleSettings,
     pub fathom: FathomSettings,
+    /// `debrief run --demo`: Fathom is the built-in simulator (set by the command line, not YAML).
+    #[serde(skip)]
+    pub demo: bool,
 }
 
 fn default_environment() -> Environment {

@@ -3,7 +3,10 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use debrief::config::Settings;
+use std::time::Duration;
+
+use debrief::config::{Environment, Settings};
+use debrief::sim::fathom::{DEMO_KEY_ALICE, DEMO_KEY_BOB, FathomSim, SimHandle};
 use debrief::startup::{Application, shutdown_signal};
 use debrief::state::AppState;
 use debrief::{db, telemetry, worker};
@@ -20,7 +23,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Web server and background workers in one process (the default).
-    Run,
+    Run {
+        /// Demo mode: start the Fathom simulator in-process (keys demo-key-alice and
+        /// demo-key-bob; a new meeting every minute) and talk to it instead of Fathom.
+        #[arg(long)]
+        demo: bool,
+        /// Port of the demo Fathom simulator on 127.0.0.1.
+        #[arg(long, default_value_t = 8100)]
+        fathom_sim_port: u16,
+    },
     /// Web server only.
     Serve,
     /// Background workers only.
@@ -53,7 +64,10 @@ enum SimService {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init();
-    let command = cli.command.unwrap_or(Command::Run);
+    let command = cli.command.unwrap_or(Command::Run {
+        demo: false,
+        fathom_sim_port: 8100,
+    });
     if let Command::Sim {
         service: SimService::Fathom { port, demo },
     } = command
@@ -62,7 +76,23 @@ async fn main() -> anyhow::Result<()> {
         println!("Fathom simulator: http://127.0.0.1:{port}/external/v1");
         return debrief::sim::fathom::run_standalone(port, demo, shutdown_signal()).await;
     }
-    let settings = Settings::load()?.prepare()?;
+    let mut settings = Settings::load()?.prepare()?;
+    // Held until the process ends: dropping it stops the simulator.
+    let mut _fathom_sim = None;
+    if let Command::Run {
+        demo: true,
+        fathom_sim_port,
+    } = command
+    {
+        anyhow::ensure!(
+            settings.environment != Environment::Production,
+            "--demo is for local use: it replaces Fathom with a simulator"
+        );
+        let sim = demo_fathom(fathom_sim_port).await?;
+        settings.fathom.base_url = sim.base_url().parse()?;
+        settings.demo = true;
+        _fathom_sim = Some(sim);
+    }
     let pool = db::connect(&settings)?;
     match command {
         Command::Migrate => {
@@ -95,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
             worker::run(AppState::new(settings, pool)?, shutdown_signal()).await;
         }
         Command::Sim { .. } => {}
-        Command::Run => {
+        Command::Run { .. } => {
             db::migrate(&pool).await?;
             let (stop_tx, stop_rx) = watch::channel(false);
             let app = Application::build(settings, pool).await?;
@@ -120,6 +150,22 @@ async fn serve(
     tracing::info!(port = app.port(), "Debrief is listening");
     println!("Debrief is running: open {base_url}");
     app.run_until_stopped(shutdown).await
+}
+
+/// The Fathom simulator of demo mode, recording and delivering a meeting every minute.
+async fn demo_fathom(port: u16) -> anyhow::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot start the demo Fathom simulator on port {port}"))?;
+    let sim = FathomSim::demo()
+        .with_demo_interval(Duration::from_secs(60))
+        .spawn(listener)
+        .await?;
+    println!(
+        "Demo mode: Fathom is simulated at {} (API keys {DEMO_KEY_ALICE} and {DEMO_KEY_BOB})",
+        sim.base_url()
+    );
+    Ok(sim)
 }
 
 async fn wait_for(mut stop: watch::Receiver<bool>) {

@@ -33,6 +33,8 @@ pub struct ConnectPage {
     pub key_error: Option<String>,
     /// An error from Fathom, about the whole attempt.
     pub form_error: Option<String>,
+    /// Demo mode: Fathom is the simulator; show its keys.
+    pub demo: bool,
 }
 
 /// What the form posts. `Debug` is deliberately not derived: it holds the key.
@@ -59,6 +61,7 @@ pub async fn new_fathom_connection(
         email_error: None,
         key_error: None,
         form_error: None,
+        demo: state.settings.demo,
     })
 }
 
@@ -89,6 +92,7 @@ pub async fn create_fathom_connection(
                 email_error: email.err().map(str::to_owned),
                 key_error: key.err().map(str::to_owned),
                 form_error: None,
+                demo: state.settings.demo,
             };
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
@@ -136,6 +140,7 @@ pub async fn create_fathom_connection(
                 email_error: None,
                 key_error: None,
                 form_error: Some(err.to_string()),
+                demo: state.settings.demo,
             };
             Ok((status, page).into_response())
         }
