@@ -118,6 +118,13 @@ pub struct FathomSettings {
     /// Seconds before the first retry of a failed webhook deletion; doubles per attempt.
     #[serde(default = "default_webhook_cleanup_backoff_seconds")]
     pub webhook_cleanup_backoff_seconds: u64,
+    /// Largest webhook body accepted (long transcripts are big); larger ones get 413.
+    #[serde(default = "default_webhook_max_body_bytes")]
+    pub webhook_max_body_bytes: usize,
+}
+
+fn default_webhook_max_body_bytes() -> usize {
+    16 * 1024 * 1024
 }
 
 fn default_fathom_timeout_seconds() -> u64 {

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod fathom;
 pub mod integrations;
+pub mod jobs;
 pub mod local_state;
 pub mod rotate_keys;
 pub mod sim;

@@ -96,11 +96,11 @@ async fn main() -> anyhow::Result<()> {
     let pool = db::connect(&settings)?;
     match command {
         Command::Migrate => {
-            db::migrate(&pool).await?;
+            migrate(&pool).await?;
             tracing::info!("migrations applied");
         }
         Command::RotateKeys => {
-            db::migrate(&pool).await?;
+            migrate(&pool).await?;
             let ring = settings.key_ring()?;
             let report = debrief::rotate_keys::rotate_keys(&pool, &ring).await?;
             println!(
@@ -118,15 +118,16 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Serve => {
-            db::migrate(&pool).await?;
+            migrate(&pool).await?;
             serve(Application::build(settings, pool).await?, shutdown_signal()).await?;
         }
         Command::Worker => {
+            migrate(&pool).await?;
             worker::run(AppState::new(settings, pool)?, shutdown_signal()).await;
         }
         Command::Sim { .. } => {}
         Command::Run { .. } => {
-            db::migrate(&pool).await?;
+            migrate(&pool).await?;
             let (stop_tx, stop_rx) = watch::channel(false);
             let app = Application::build(settings, pool).await?;
             let worker_task = tokio::spawn(worker::run(app.state().clone(), wait_for(stop_rx)));
@@ -150,6 +151,12 @@ async fn serve(
     tracing::info!(port = app.port(), "Debrief is listening");
     println!("Debrief is running: open {base_url}");
     app.run_until_stopped(shutdown).await
+}
+
+/// Applies Debrief's migrations and the job queue's own.
+async fn migrate(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    db::migrate(pool).await?;
+    debrief::jobs::setup(pool).await
 }
 
 /// The Fathom simulator of demo mode, recording and delivering a meeting every minute.

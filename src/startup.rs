@@ -45,11 +45,21 @@ pub fn session_key(settings: &Settings) -> anyhow::Result<Key> {
 impl Application {
     /// Binds the listener and builds the router over `db`.
     pub async fn build(settings: Settings, db: PgPool) -> anyhow::Result<Application> {
-        let key = session_key(&settings)?;
         let address = settings.listen_address();
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        Self::build_with_listener(settings, db, listener)
+    }
+
+    /// Builds the router over `db`, serving on an already bound `listener` (tests bind first so
+    /// the public URL can name the real port).
+    pub fn build_with_listener(
+        settings: Settings,
+        db: PgPool,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
+        let key = session_key(&settings)?;
         let port = listener.local_addr()?.port();
         let state = AppState::new(settings, db)?;
         let router = web::router(state.clone(), key).layer(

@@ -1,5 +1,5 @@
-//! Background work of a worker process: housekeeping of expired sessions and old failed sign-ins,
-//! and retrying the deletion of disconnected connections' Fathom webhooks.
+//! A worker process: the job workers (`jobs::run_workers`), housekeeping of expired sessions and old
+//! failed sign-ins, and retrying the deletion of disconnected connections' Fathom webhooks.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::db;
 use crate::integrations::fathom_connections;
+use crate::jobs;
 use crate::state::AppState;
 
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(15 * 60);
@@ -15,6 +16,10 @@ const WEBHOOK_CLEANUP_PERIOD: Duration = Duration::from_secs(15);
 /// Runs housekeeping every 15 minutes and due webhook deletions every 15 seconds until `shutdown`
 /// resolves.
 pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
+    let (stop_jobs, jobs_stopped) = tokio::sync::oneshot::channel::<()>();
+    let job_workers = tokio::spawn(jobs::run_workers(state.clone(), async move {
+        let _ = jobs_stopped.await;
+    }));
     let mut housekeeping_ticker = tokio::time::interval(HOUSEKEEPING_PERIOD);
     let mut cleanup_ticker = tokio::time::interval(WEBHOOK_CLEANUP_PERIOD);
     tokio::pin!(shutdown);
@@ -28,6 +33,12 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
                 }
             }
         }
+    }
+    let _ = stop_jobs.send(());
+    match job_workers.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(error = ?err, "job workers failed"),
+        Err(err) => tracing::error!(error = %err, "job workers panicked"),
     }
     tracing::info!("worker stopped");
 }

@@ -2,8 +2,10 @@
 
 pub mod audit;
 pub mod fathom_connections;
+pub mod fathom_events;
 pub mod invites;
 pub mod login_failures;
+pub mod meetings;
 pub mod memberships;
 pub mod orgs;
 pub mod sessions;

@@ -2,6 +2,7 @@
 
 pub mod email;
 pub mod ids;
+pub mod meeting;
 pub mod names;
 pub mod password;
 pub mod role;

@@ -2,6 +2,7 @@
 //! signature verification. Knows HTTP, not the database.
 
 pub mod client;
+pub mod mapping;
 pub mod types;
 pub mod webhook_signature;
 

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod fathom_connections;
+pub mod fathom_webhooks;
 pub mod forms;
 pub mod health;
 pub mod integrations;
@@ -105,8 +106,18 @@ pub fn router(state: AppState, session_key: Key) -> Router {
             HeaderValue::from_static("public, max-age=86400"),
         ));
 
+    let webhooks = Router::new()
+        .route(
+            "/api/integrations/fathom/webhook/{org_id}",
+            post(fathom_webhooks::create_fathom_webhook_event),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.settings.fathom.webhook_max_body_bytes,
+        ));
+
     Router::new()
         .route("/healthz", get(health::healthz))
+        .merge(webhooks)
         .route("/readyz", get(health::readyz))
         .merge(static_files)
         .merge(pages)

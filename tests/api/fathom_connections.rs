@@ -88,7 +88,7 @@ async fn connecting_checks_the_key_registers_the_org_webhook_and_shows_the_conne
     assert_eq!(held[0].owner_email, "ada@example.com");
     assert_eq!(
         hook.url,
-        format!("http://127.0.0.1:8000/api/integrations/fathom/webhook/{org_id}")
+        format!("{}/api/integrations/fathom/webhook/{org_id}", app.address)
     );
     assert!(hook.include_transcript && hook.include_summary && hook.include_action_items);
     assert!(!hook.include_crm_matches);

@@ -124,13 +124,26 @@ pub async fn spawn_app_with(db: PgPool, mut settings: Settings) -> TestApp {
         .await
         .expect("Fathom simulator starts");
     settings.fathom.base_url = fathom.base_url().parse().expect("simulator URL");
-    let settings = settings.prepare().expect("test settings are valid");
-    let app = Application::build(settings, db.clone())
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
+        .expect("a loopback port");
+    let address = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    // Unless a test chose a public URL, webhooks and links point at this very app.
+    if settings.application.base_url.as_str() == "http://127.0.0.1:8000/" {
+        settings.application.base_url = address.parse().expect("app URL");
+    }
+    let settings = settings.prepare().expect("test settings are valid");
+    let app = Application::build_with_listener(settings, db.clone(), listener).expect("app builds");
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
+    // The real apalis workers, as `debrief run` starts them (not when a test made the database
+    // unreachable on purpose).
+    if debrief::jobs::setup(&db).await.is_ok() {
+        tokio::spawn(debrief::jobs::run_workers(
+            state.clone(),
+            std::future::pending(),
+        ));
+    }
     TestApp {
         address,
         db,
@@ -170,6 +183,28 @@ impl TestApp {
                 &[("fathom_email", fathom_email), ("api_key", key)],
             )
             .await
+    }
+
+    /// Waits (up to 20 s) until every stored webhook event has been processed by the job workers.
+    pub async fn wait_for_jobs(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let pending: i64 = sqlx::query_scalar(
+                "select (select count(*) from fathom_events where state = 'pending')
+                      + (select count(*) from apalis.jobs where status in ('Pending', 'Queued', 'Running'))",
+            )
+            .fetch_one(&self.db)
+            .await
+            .expect("count pending work");
+            if pending == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pending} jobs still pending after 20 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
     }
 
     /// The org's id.
@@ -258,7 +293,7 @@ impl TestApp {
         let page = inviter.get_html(&format!("/o/{slug}/members")).await.1;
         let link =
             select_attr(&page, "input.invite-link", "value").expect("the new link is shown once");
-        link.strip_prefix("http://127.0.0.1:8000")
+        link.strip_prefix(self.address.as_str())
             .expect("link is built from the configured base URL")
             .to_owned()
     }

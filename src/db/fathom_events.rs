@@ -1,0 +1,149 @@
+//! Raw Fathom webhook deliveries: stored exactly as received (unique per org and `webhook-id`),
+//! then processed into meetings by a job; failures stay listed for replay.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{FathomConnectionId, OrgId};
+
+/// The webhook receiver's one read before the signature is checked: `None` when the org does not
+/// exist, else the encrypted webhook secrets of its live connections (possibly none).
+pub async fn live_webhook_secrets(
+    db: &PgPool,
+    org: OrgId,
+) -> sqlx::Result<Option<Vec<(FathomConnectionId, String)>>> {
+    let rows: Vec<(Option<FathomConnectionId>, Option<String>)> = sqlx::query_as(
+        "select c.id, c.webhook_secret_ciphertext
+         from orgs o
+         left join fathom_connections c
+           on c.org_id = o.id and c.state in ('active', 'needs_reconnect')
+          and c.webhook_secret_ciphertext is not null
+         where o.id = $1",
+    )
+    .bind(org)
+    .fetch_all(db)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .filter_map(|(id, ct)| Some((id?, ct?)))
+            .collect(),
+    ))
+}
+
+/// A verified delivery to store.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub webhook_id: &'a str,
+    pub connection_id: FathomConnectionId,
+    pub body: &'a [u8],
+    pub recording_id: Option<i64>,
+    /// Why the body cannot be processed (stored as `failed`), if so.
+    pub error: Option<&'a str>,
+}
+
+/// Stores a delivery; `None` when this `webhook-id` was already stored for the org (a redelivery).
+pub async fn insert(
+    conn: &mut PgConnection,
+    org: OrgId,
+    event: &NewEvent<'_>,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "insert into fathom_events (id, org_id, webhook_id, connection_id, body, recording_id, state, error)
+         values ($1, $2, $3, $4, $5, $6, case when $7::text is null then 'pending' else 'failed' end, $7)
+         on conflict (org_id, webhook_id) do nothing
+         returning id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(org)
+    .bind(event.webhook_id)
+    .bind(event.connection_id)
+    .bind(event.body)
+    .bind(event.recording_id)
+    .bind(event.error)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A stored event as the processing job reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredEvent {
+    pub id: Uuid,
+    pub connection_id: Option<FathomConnectionId>,
+    pub body: Vec<u8>,
+    pub state: String,
+}
+
+/// One event of the org, locked until the transaction ends.
+pub async fn find_for_update(
+    conn: &mut PgConnection,
+    org: OrgId,
+    id: Uuid,
+) -> sqlx::Result<Option<StoredEvent>> {
+    sqlx::query_as(
+        "select id, connection_id, body, state from fathom_events
+         where org_id = $1 and id = $2 for update",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Marks an event processed (or failed, with the reason).
+pub async fn finish(
+    conn: &mut PgConnection,
+    org: OrgId,
+    id: Uuid,
+    error: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "update fathom_events
+         set state = case when $3::text is null then 'processed' else 'failed' end,
+             error = $3, processed_at = now(), attempts = attempts + 1
+         where org_id = $1 and id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Puts a failed event back to pending for a replay; returns whether it was failed.
+pub async fn reset_failed(conn: &mut PgConnection, org: OrgId, id: Uuid) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "update fathom_events set state = 'pending', error = null
+         where org_id = $1 and id = $2 and state = 'failed'",
+    )
+    .bind(org)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A failed event as listed on the Integrations page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FailedEvent {
+    pub id: Uuid,
+    pub webhook_id: String,
+    pub received_at: DateTime<Utc>,
+    pub recording_id: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// The org's 50 most recent failed events.
+pub async fn list_failed(db: &PgPool, org: OrgId) -> sqlx::Result<Vec<FailedEvent>> {
+    sqlx::query_as(
+        "select id, webhook_id, received_at, recording_id, error from fathom_events
+         where org_id = $1 and state = 'failed' order by received_at desc limit 50",
+    )
+    .bind(org)
+    .fetch_all(db)
+    .await
+}

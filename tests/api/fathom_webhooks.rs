@@ -1,0 +1,404 @@
+//! Fathom's webhook deliveries: verified before anything is written, stored durably once per
+//! `webhook-id`, processed into meetings by the real job workers.
+
+use debrief::fathom::webhook_signature::WebhookSecret;
+use debrief::sim::fathom::MeetingSpec;
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::{ADA_FATHOM_KEY, BOB_FATHOM_KEY, TestApp, spawn_app};
+
+/// Ada's org "Acme" with Fathom connected; returns the org slug, id and the webhook secret.
+async fn connected(app: &TestApp) -> (String, uuid::Uuid, String) {
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    let response = app
+        .connect_fathom(&ada, &slug, "ada@example.com", ADA_FATHOM_KEY)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let secret = app.fathom().webhooks()[0].webhook.secret.clone();
+    (slug.clone(), app.org_id(&slug).await, secret)
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fathom")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+struct Delivery<'a> {
+    id: &'a str,
+    timestamp: String,
+    signature: String,
+    body: Vec<u8>,
+}
+
+fn signed<'a>(secret: &str, id: &'a str, body: Vec<u8>) -> Delivery<'a> {
+    let ts = now();
+    let signature = WebhookSecret::parse(secret).unwrap().sign(id, ts, &body);
+    Delivery {
+        id,
+        timestamp: ts.to_string(),
+        signature,
+        body,
+    }
+}
+
+async fn post(app: &TestApp, org: uuid::Uuid, d: &Delivery<'_>) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!(
+            "{}/api/integrations/fathom/webhook/{org}",
+            app.address
+        ))
+        .header("content-type", "application/json")
+        .header("webhook-id", d.id)
+        .header("webhook-timestamp", &d.timestamp)
+        .header("webhook-signature", &d.signature)
+        .body(d.body.clone())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn counts(app: &TestApp) -> (i64, i64) {
+    (
+        app.count("fathom_events").await,
+        app.count("meetings").await,
+    )
+}
+
+#[sqlx::test]
+async fn a_meeting_recorded_in_fathom_arrives_by_webhook_and_is_stored_with_all_its_parts(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let (_slug, _org, _) = connected(&app).await;
+    let meeting = app
+        .fathom()
+        .add_meeting(ADA_FATHOM_KEY, MeetingSpec::default())
+        .unwrap();
+    app.fathom().wait_for_deliveries().await;
+    let attempts = app.fathom().deliveries();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0].status, Some(200));
+    app.wait_for_jobs().await;
+
+    let (title, transcript_lines, attendees): (String, i64, i64) = sqlx::query_as(
+        "select m.title,
+                (select count(*) from meeting_transcript_lines t where t.meeting_id = m.id),
+                (select count(*) from meeting_attendees a where a.meeting_id = m.id)
+         from meetings m where m.recording_id = $1",
+    )
+    .bind(meeting.recording_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(title, meeting.title);
+    assert_eq!(
+        transcript_lines as usize,
+        meeting.transcript.as_ref().unwrap().len()
+    );
+    assert_eq!(attendees as usize, meeting.calendar_invitees.len());
+    let state: String = sqlx::query_scalar("select state from fathom_events")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(state, "processed");
+    let via: String = sqlx::query_scalar("select via from meeting_sources")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(via, "webhook");
+}
+
+#[sqlx::test]
+async fn a_redelivery_with_the_same_webhook_id_adds_nothing(db: PgPool) {
+    let app = spawn_app(db).await;
+    connected(&app).await;
+    let meeting = app
+        .fathom()
+        .add_meeting_quietly(ADA_FATHOM_KEY, MeetingSpec::default())
+        .unwrap();
+    app.fathom()
+        .deliver_times(meeting.recording_id, 2)
+        .await
+        .unwrap();
+    app.fathom().wait_for_deliveries().await;
+    app.wait_for_jobs().await;
+    let attempts = app.fathom().deliveries();
+    assert_eq!(attempts.len(), 2);
+    assert!(attempts.iter().all(|a| a.status == Some(200)));
+    assert_eq!(attempts[0].message_id, attempts[1].message_id);
+    assert_eq!(counts(&app).await, (1, 1));
+}
+
+#[sqlx::test]
+async fn unchanged_content_delivered_again_under_a_new_id_writes_nothing_new(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_, org, secret) = connected(&app).await;
+    let body = fixture("meeting_full.json");
+    assert_eq!(
+        post(&app, org, &signed(&secret, "msg_1", body.clone()))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.wait_for_jobs().await;
+    let updated_at: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select updated_at from meetings")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        post(&app, org, &signed(&secret, "msg_2", body))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    app.wait_for_jobs().await;
+    assert_eq!(counts(&app).await, (2, 1));
+    let again: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select updated_at from meetings")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(updated_at, again, "the unchanged meeting was not rewritten");
+}
+
+#[sqlx::test]
+async fn bad_deliveries_get_the_documented_answer_and_store_nothing(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_, org, secret) = connected(&app).await;
+    let body = fixture("meeting_full.json");
+    let good = signed(&secret, "msg_good", body.clone());
+
+    // Forged: signed with another secret.
+    let forged = signed(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_f",
+        body.clone(),
+    );
+    assert_eq!(
+        post(&app, org, &forged).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Tampered body.
+    let mut tampered = signed(&secret, "msg_t", body.clone());
+    tampered.body.push(b' ');
+    assert_eq!(
+        post(&app, org, &tampered).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Only a v2 signature.
+    let mut v2 = signed(&secret, "msg_v2", body.clone());
+    v2.signature = v2.signature.replacen("v1,", "v2,", 1);
+    assert_eq!(
+        post(&app, org, &v2).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Stale and malformed timestamps.
+    let mut stale = signed(&secret, "msg_s", body.clone());
+    let old = now() - 301;
+    stale.timestamp = old.to_string();
+    stale.signature = WebhookSecret::parse(&secret)
+        .unwrap()
+        .sign("msg_s", old, &body);
+    assert_eq!(
+        post(&app, org, &stale).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let mut garbled = signed(&secret, "msg_g", body.clone());
+    garbled.timestamp = "yesterday".into();
+    assert_eq!(
+        post(&app, org, &garbled).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Missing headers, one at a time.
+    for missing in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        let mut request = reqwest::Client::new()
+            .post(format!(
+                "{}/api/integrations/fathom/webhook/{org}",
+                app.address
+            ))
+            .body(good.body.clone());
+        for (name, value) in [
+            ("webhook-id", good.id.to_owned()),
+            ("webhook-timestamp", good.timestamp.clone()),
+            ("webhook-signature", good.signature.clone()),
+        ] {
+            if name != missing {
+                request = request.header(name, value);
+            }
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "without {missing}"
+        );
+        let json: serde_json::Value = response.json().await.unwrap();
+        assert!(json["error"]["message"].as_str().unwrap().contains(missing));
+    }
+    // Too big.
+    let mut huge = body.clone();
+    huge.extend(std::iter::repeat_n(b' ', 17 * 1024 * 1024));
+    let oversized = signed(&secret, "msg_big", huge);
+    assert_eq!(
+        post(&app, org, &oversized).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // Unknown org, and an id that is not one.
+    assert_eq!(
+        post(&app, uuid::Uuid::now_v7(), &good).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/api/integrations/fathom/webhook/not-an-id",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    assert_eq!(counts(&app).await, (0, 0), "nothing stored");
+
+    // Several signatures, one of them right (secret rotation), are accepted.
+    let mut multi = signed(&secret, "msg_multi", body.clone());
+    multi.signature = format!("v2,QVBJ v1,AAAA {}", multi.signature);
+    assert_eq!(post(&app, org, &multi).await.status(), StatusCode::OK);
+    app.wait_for_jobs().await;
+    assert_eq!(counts(&app).await, (1, 1));
+}
+
+#[sqlx::test]
+async fn a_legacy_payload_is_stored_without_invented_fields(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_, org, secret) = connected(&app).await;
+    let d = signed(&secret, "msg_legacy", fixture("meeting_legacy.json"));
+    assert_eq!(post(&app, org, &d).await.status(), StatusCode::OK);
+    app.wait_for_jobs().await;
+    let (meeting_type, shared_with, external, highlights): (
+        Option<String>,
+        Option<String>,
+        bool,
+        i64,
+    ) = sqlx::query_as(
+        "select meeting_type, shared_with, has_external_attendees,
+                    (select count(*) from meeting_highlights h where h.meeting_id = m.id)
+             from meetings m where recording_id = 94413062",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((meeting_type, shared_with, highlights), (None, None, 0));
+    assert!(external);
+}
+
+#[sqlx::test]
+async fn a_signed_body_that_does_not_parse_is_kept_as_failed_and_answered_2xx(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_, org, secret) = connected(&app).await;
+    for (id, body) in [
+        ("msg_broken", b"{\"title\": \"half".to_vec()),
+        ("msg_no_id", b"{\"title\": \"no recording id\"}".to_vec()),
+    ] {
+        let d = signed(&secret, id, body.clone());
+        assert_eq!(post(&app, org, &d).await.status(), StatusCode::OK, "{id}");
+    }
+    app.wait_for_jobs().await;
+    let rows: Vec<(String, String, Vec<u8>)> =
+        sqlx::query_as("select webhook_id, state, body from fathom_events order by webhook_id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.1 == "failed"));
+    assert_eq!(
+        rows[0].2,
+        b"{\"title\": \"half".to_vec(),
+        "the raw body is kept byte for byte"
+    );
+    assert_eq!(app.count("meetings").await, 0);
+}
+
+#[sqlx::test]
+async fn an_org_without_a_live_connection_answers_410_and_another_orgs_secret_is_refused(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let (_, org_a, _secret_a) = connected(&app).await;
+    let (bob, b) = app.signup("Bob", "bob@example.com", "Bobco").await;
+    let org_b = app.org_id(&b).await;
+    let body = fixture("meeting_full.json");
+    let d = signed(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_x",
+        body.clone(),
+    );
+    assert_eq!(post(&app, org_b, &d).await.status(), StatusCode::GONE);
+
+    app.connect_fathom(&bob, &b, "bob@example.com", BOB_FATHOM_KEY)
+        .await;
+    let secret_b = app
+        .fathom()
+        .webhooks()
+        .into_iter()
+        .find(|w| w.owner_email == "bob@example.com")
+        .unwrap()
+        .webhook
+        .secret;
+    let cross = signed(&secret_b, "msg_cross", body);
+    assert_eq!(
+        post(&app, org_a, &cross).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(post(&app, org_b, &cross).await.status(), StatusCode::OK);
+    app.wait_for_jobs().await;
+    let owners: Vec<uuid::Uuid> = sqlx::query_scalar("select org_id from meetings")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(owners, [org_b]);
+}
+
+#[sqlx::test]
+async fn three_hundred_concurrent_deliveries_of_a_hundred_meetings_store_each_once(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_, org, secret) = connected(&app).await;
+    let template: serde_json::Value =
+        serde_json::from_slice(&fixture("meeting_full.json")).unwrap();
+    let mut deliveries = Vec::new();
+    for n in 0..100i64 {
+        let mut m = template.clone();
+        m["recording_id"] = serde_json::json!(500_000 + n);
+        m["title"] = serde_json::json!(format!("Meeting {n}"));
+        let body = serde_json::to_vec(&m).unwrap();
+        let id = format!("msg_{n}");
+        for _ in 0..3 {
+            deliveries.push((id.clone(), body.clone()));
+        }
+    }
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for (id, body) in deliveries {
+        let app = app.clone();
+        let secret = secret.clone();
+        tasks.push(tokio::spawn(async move {
+            let d = signed(&secret, &id, body);
+            post(&app, org, &d).await.status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    app.wait_for_jobs().await;
+    assert_eq!(counts(&app).await, (100, 100));
+}
