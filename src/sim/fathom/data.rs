@@ -443,8 +443,18 @@ pub(crate) fn generate(
         meeting_url,
         share_url: format!("https://fathom.video/share/{}", random_alnum(rng, 32)),
         created_at,
-        scheduled_start_time: if adhoc { None } else { scheduled_start },
-        scheduled_end_time: if adhoc { None } else { scheduled_end },
+        // Whether Fathom sends null here for ad-hoc calls is unknown; the official SDK's schema
+        // requires a time, so ad-hoc calls carry their recording times (Debrief's client accepts null).
+        scheduled_start_time: if adhoc {
+            Some(whole_seconds(recording_start))
+        } else {
+            scheduled_start
+        },
+        scheduled_end_time: if adhoc {
+            Some(whole_seconds(recording_end))
+        } else {
+            scheduled_end
+        },
         recording_start_time: Some(whole_seconds(recording_start)),
         recording_end_time: Some(whole_seconds(recording_end)),
         calendar_invitees_domains_type: if any_external {
