@@ -121,6 +121,57 @@ pub struct FathomSettings {
     /// Largest webhook body accepted (long transcripts are big); larger ones get 413.
     #[serde(default = "default_webhook_max_body_bytes")]
     pub webhook_max_body_bytes: usize,
+    /// How far back the first sync after connecting reaches.
+    #[serde(default = "default_initial_sync_days")]
+    pub initial_sync_days: i64,
+    /// Hourly and manual syncs list meetings created since the last successful sync began, minus
+    /// this look-back (Fathom's creation times and our clock may disagree a little).
+    #[serde(default = "default_sync_lookback_minutes")]
+    pub sync_lookback_minutes: i64,
+    /// How long a sync worker's hold on a run lasts without a heartbeat; a crashed worker's run
+    /// is resumed by another after this.
+    #[serde(default = "default_sync_lease_seconds")]
+    pub sync_lease_seconds: u64,
+    /// Server errors or timeouts in a row before a sync run gives up.
+    #[serde(default = "default_sync_max_failures")]
+    pub sync_max_failures: u32,
+    /// The first retry after a server error waits this long; each further one twice as long.
+    #[serde(default = "default_sync_retry_base_ms")]
+    pub sync_retry_base_ms: u64,
+    /// 429 answers in a row before a sync run gives up.
+    #[serde(default = "default_sync_max_rate_limited")]
+    pub sync_max_rate_limited: u32,
+    /// Spacing of calls when Fathom sends no rate-limit headers (30 heavy calls a minute).
+    #[serde(default = "default_sync_headerless_interval_ms")]
+    pub sync_headerless_interval_ms: u64,
+}
+
+fn default_initial_sync_days() -> i64 {
+    30
+}
+
+fn default_sync_lookback_minutes() -> i64 {
+    120
+}
+
+fn default_sync_lease_seconds() -> u64 {
+    120
+}
+
+fn default_sync_max_failures() -> u32 {
+    6
+}
+
+fn default_sync_retry_base_ms() -> u64 {
+    1_000
+}
+
+fn default_sync_max_rate_limited() -> u32 {
+    20
+}
+
+fn default_sync_headerless_interval_ms() -> u64 {
+    2_000
 }
 
 fn default_webhook_max_body_bytes() -> usize {

@@ -260,3 +260,37 @@ pub async fn schedule_cleanup_retry(
     .await?;
     Ok(())
 }
+
+/// Sets when the connection's next hourly sync is due.
+pub async fn set_next_sync_at(
+    conn: &mut PgConnection,
+    org: OrgId,
+    id: FathomConnectionId,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("update fathom_connections set next_sync_at = $3 where org_id = $1 and id = $2")
+        .bind(org)
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks an active connection as needing a new key (Fathom answered 401); false when it was not
+/// active (already marked, or disconnected meanwhile).
+pub async fn mark_needs_reconnect(
+    conn: &mut PgConnection,
+    org: OrgId,
+    id: FathomConnectionId,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "update fathom_connections set state = 'needs_reconnect'
+         where org_id = $1 and id = $2 and state = 'active'",
+    )
+    .bind(org)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod fathom_connections;
 pub mod fathom_events;
+pub mod fathom_sync_runs;
 pub mod invites;
 pub mod login_failures;
 pub mod meetings;

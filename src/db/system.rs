@@ -1,10 +1,11 @@
 //! Cross-org reads and writes, for background work and maintenance commands only (never from a
 //! request handler: those go through the org-scoped modules).
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::db::fathom_connections::ConnectionKeys;
-use crate::domain::{FathomConnectionId, OrgId};
+use crate::db::fathom_sync_runs::SyncSource;
+use crate::domain::{FathomConnectionId, OrgId, SyncRunId};
 
 /// Claims up to `limit` disconnected connections whose webhook deletion is due, pushing their next
 /// attempt `lease_seconds` ahead so another worker does not take them meanwhile.
@@ -76,4 +77,57 @@ pub async fn replace_fathom_connection_secrets(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// An open sync run whose worker stopped heartbeating (crashed, killed) or that no worker took up.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrphanedSyncRun {
+    pub id: SyncRunId,
+    pub org_id: OrgId,
+    pub connection_id: FathomConnectionId,
+    pub source: SyncSource,
+}
+
+/// Revokes the hold on open sync runs whose lease expired (a late holder's next write fails) and
+/// gives them a new lease, so the caller can enqueue each again exactly once per lease.
+pub async fn reclaim_orphaned_sync_runs(
+    conn: &mut PgConnection,
+    lease_seconds: f64,
+) -> sqlx::Result<Vec<OrphanedSyncRun>> {
+    sqlx::query_as(
+        "update fathom_sync_runs r
+         set lease_token = null, lease_expires_at = now() + make_interval(secs => $1)
+         where r.id in (
+             select id from fathom_sync_runs
+             where state in ('queued', 'running') and lease_expires_at < now()
+             for update skip locked)
+         returning r.id, r.org_id, r.connection_id, r.source",
+    )
+    .bind(lease_seconds)
+    .fetch_all(conn)
+    .await
+}
+
+/// An active connection whose hourly sync is due.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueSync {
+    pub id: FathomConnectionId,
+    pub org_id: OrgId,
+}
+
+/// Active connections whose hourly sync is due, locked until the transaction ends (another worker
+/// process skips them).
+pub async fn due_syncs_for_update(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> sqlx::Result<Vec<DueSync>> {
+    sqlx::query_as(
+        "select id, org_id from fathom_connections
+         where state = 'active' and next_sync_at <= now()
+         order by next_sync_at limit $1
+         for update skip locked",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }

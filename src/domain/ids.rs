@@ -48,3 +48,7 @@ id_type!(
     /// Identifies one Fathom user's connection to an organisation.
     FathomConnectionId
 );
+id_type!(
+    /// Identifies one sync run of a Fathom connection.
+    SyncRunId
+);

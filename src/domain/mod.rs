@@ -9,7 +9,7 @@ pub mod role;
 pub mod slug;
 
 pub use email::Email;
-pub use ids::{FathomConnectionId, InviteId, OrgId, UserId};
+pub use ids::{FathomConnectionId, InviteId, OrgId, SyncRunId, UserId};
 pub use names::{OrgName, PersonName};
 pub use password::NewPassword;
 pub use role::Role;

@@ -82,9 +82,20 @@ impl RateLimit {
         RateLimit {
             limit: header_number(headers, "ratelimit-limit").map(|n| n as u32),
             remaining: header_number(headers, "ratelimit-remaining").map(|n| n as u32),
-            reset: header_number(headers, "ratelimit-reset").map(Duration::from_secs),
+            reset: header_number(headers, "ratelimit-reset").map(reset_delay),
         }
     }
+}
+
+/// Values beyond a day cannot be a window's seconds-left: read them as a Unix time (the unit of
+/// `RateLimit-Reset` is not documented), never as a wait longer than the time until then.
+fn reset_delay(value: u64) -> Duration {
+    const DAY: u64 = 86_400;
+    if value <= DAY {
+        return Duration::from_secs(value);
+    }
+    let now = Utc::now().timestamp().max(0) as u64;
+    Duration::from_secs(value.saturating_sub(now).min(DAY))
 }
 
 /// A successful answer and the rate-limit state it reported.
@@ -469,6 +480,22 @@ mod tests {
                 remaining: Some(0),
                 reset: Some(Duration::from_secs(13)),
             }
+        );
+    }
+
+    #[test]
+    fn a_reset_given_as_a_unix_time_is_read_as_the_time_left() {
+        let in_30_s = (Utc::now().timestamp() + 30) as u64;
+        let d = reset_delay(in_30_s);
+        assert!(
+            d >= Duration::from_secs(28) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(reset_delay(45), Duration::from_secs(45));
+        assert_eq!(
+            reset_delay(1_000_000),
+            Duration::ZERO,
+            "a time in the past means no wait"
         );
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod mapping;
+pub mod pacing;
 pub mod types;
 pub mod webhook_signature;
 

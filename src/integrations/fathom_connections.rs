@@ -1,6 +1,6 @@
 //! Connecting and disconnecting Fathom users. Connect checks the key with one light Fathom call,
 //! registers the org's webhook, and stores key and webhook secret encrypted in one transaction
-//! (replacing the same Fathom user's previous connection). Disconnect stops ingest at once, deletes
+//! with the connection's first sync (replacing the same Fathom user's previous connection). Disconnect stops ingest at once, deletes
 //! the webhook at Fathom (retried in the background while Fathom is unreachable), then erases the
 //! secrets. Nothing is ever left half-stored: a webhook registered for a connection that could not
 //! be stored is deleted again.
@@ -16,9 +16,11 @@ use crate::db;
 use crate::db::fathom_connections::{
     ConnectionKeys, ConnectionState, NewConnection, WebhookCleanup,
 };
+use crate::db::fathom_sync_runs::SyncSource;
 use crate::domain::{Email, FathomConnectionId, OrgId, UserId};
 use crate::fathom::types::{CreateWebhook, TriggeredFor};
 use crate::fathom::{FathomError, ListMeetings};
+use crate::integrations::fathom_sync::{self, SyncWindow, first_hourly_sync};
 use crate::state::AppState;
 
 /// `field` of the API key's encryption binding.
@@ -106,7 +108,8 @@ pub struct Connected {
 }
 
 /// Checks `api_key` with Fathom, registers the org's webhook, and stores the connection of Fathom
-/// user `fathom_email` (replacing that user's live connection, or a live one with the same key).
+/// user `fathom_email` (replacing that user's live connection, or a live one with the same key),
+/// queueing its initial sync.
 pub async fn connect(
     state: &AppState,
     org: OrgId,
@@ -209,6 +212,14 @@ async fn store(
         db::fathom_connections::begin_disconnect(&mut tx, org, old.id, Some(by))
             .await
             .map_err(anyhow::Error::from)?;
+        db::fathom_sync_runs::cancel_open(
+            &mut tx,
+            org,
+            old.id,
+            "The connection was replaced by a new key.",
+        )
+        .await
+        .map_err(anyhow::Error::from)?;
     }
     let new = NewConnection {
         id,
@@ -251,26 +262,42 @@ async fn store(
     db::audit::record(&mut tx, org, Some(by), action, &detail)
         .await
         .map_err(anyhow::Error::from)?;
+    db::fathom_connections::set_next_sync_at(&mut tx, org, id, first_hourly_sync(id, Utc::now()))
+        .await
+        .map_err(anyhow::Error::from)?;
+    fathom_sync::request_sync(
+        &mut tx,
+        state,
+        org,
+        id,
+        SyncSource::Initial,
+        SyncWindow::SinceLastSuccess,
+        Some(by),
+    )
+    .await?;
     tx.commit().await.map_err(anyhow::Error::from)?;
     Ok(replaced)
 }
 
-/// Whether a live connection holds this very key (pasted again under another email).
-fn same_key(state: &AppState, conn: &ConnectionKeys, api_key: &SecretString) -> bool {
-    let Some(ct) = &conn.api_key_ciphertext else {
-        return false;
-    };
+/// The connection's API key in clear, if it still has one that decrypts.
+pub fn api_key(state: &AppState, keys: &ConnectionKeys) -> Option<SecretString> {
+    let ct = keys.api_key_ciphertext.as_deref()?;
     let binding = Binding {
-        org_id: conn.org_id,
-        record_id: conn.id.0,
+        org_id: keys.org_id,
+        record_id: keys.id.0,
         field: API_KEY_FIELD,
     };
-    state.crypto.decrypt(ct, binding).is_ok_and(|stored| {
+    state.crypto.decrypt(ct, binding).ok()
+}
+
+/// Whether a live connection holds this very key (pasted again under another email).
+fn same_key(state: &AppState, conn: &ConnectionKeys, candidate: &SecretString) -> bool {
+    api_key(state, conn).is_some_and(|stored| {
         bool::from(
             stored
                 .expose_secret()
                 .as_bytes()
-                .ct_eq(api_key.expose_secret().as_bytes()),
+                .ct_eq(candidate.expose_secret().as_bytes()),
         )
     })
 }
@@ -305,6 +332,7 @@ pub async fn disconnect(
         keys.webhook_id.as_deref().unwrap_or("none")
     );
     db::audit::record(&mut tx, org, Some(by), "fathom.disconnected", &detail).await?;
+    db::fathom_sync_runs::cancel_open(&mut tx, org, id, "The connection was disconnected.").await?;
     tx.commit().await?;
     tracing::info!(%org, connection_id = %id, "Fathom disconnected; deleting its webhook");
     Ok(Some(attempt_webhook_cleanup(state, &keys).await))
@@ -336,15 +364,7 @@ async fn try_cleanup(state: &AppState, keys: &ConnectionKeys) -> anyhow::Result<
         .await?;
         return Ok(CleanupOutcome::Deleted);
     };
-    let api_key = keys.api_key_ciphertext.as_deref().and_then(|ct| {
-        let binding = Binding {
-            org_id: org,
-            record_id: keys.id.0,
-            field: API_KEY_FIELD,
-        };
-        state.crypto.decrypt(ct, binding).ok()
-    });
-    let Some(api_key) = api_key else {
+    let Some(api_key) = api_key(state, keys) else {
         return abandon(state, keys, &webhook_id, "the stored key could not be read").await;
     };
     match state.fathom.delete_webhook(&api_key, &webhook_id).await {

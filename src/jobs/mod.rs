@@ -3,26 +3,52 @@
 //! and writes jobs as plain async functions over their arguments (ids only, never secrets).
 
 pub mod process_fathom_event;
+pub mod sync_fathom;
 
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use apalis::prelude::{BackendExt, BoxDynError, Data, Strategy, TaskBuilder, WorkerBuilder};
+use apalis::layers::WorkerBuilderExt;
+use apalis::prelude::{
+    BackendExt, BoxDynError, Data, PollSnapshot, PollStrategy, PollWith, TaskBuilder, WorkerBuilder,
+};
 use apalis_postgres::{Config, PostgresStorage};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::OrgId;
+use crate::db::fathom_sync_runs::SyncSource;
+use crate::domain::{FathomConnectionId, OrgId, SyncRunId};
+use crate::integrations::fathom_sync;
 use crate::state::AppState;
 
 pub use process_fathom_event::process_fathom_event;
+pub use sync_fathom::sync_fathom;
 
 /// How often idle workers look for new tasks.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Queue of `ProcessFathomEvent` tasks.
 const PROCESS_FATHOM_EVENT_QUEUE: &str = "process_fathom_event";
+/// Queue of `SyncFathom` tasks.
+const SYNC_FATHOM_QUEUE: &str = "sync_fathom";
 /// Attempts before a task that keeps failing (database trouble) is left as failed.
 const MAX_ATTEMPTS: usize = 5;
+/// Syncs one worker process runs at once (each mostly waits on Fathom).
+const SYNC_CONCURRENCY: usize = 8;
+/// How often the sync schedule starts due hourly syncs and resumes runs whose worker died.
+const SYNC_SCHEDULE_PERIOD: Duration = Duration::from_secs(60);
+/// How long a stopping worker lets running jobs finish (a sync resumes from its cursor anyway).
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sync one Fathom connection's meetings; the run row (`fathom_sync_runs`) holds its window,
+/// cursor and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFathom {
+    pub org_id: OrgId,
+    pub connection_id: FathomConnectionId,
+    pub source: SyncSource,
+    pub run_id: SyncRunId,
+}
 
 /// Turn one stored webhook delivery into a meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +77,16 @@ pub async fn enqueue_process_fathom_event(
         .map_err(|e| anyhow::anyhow!("could not enqueue ProcessFathomEvent: {e}"))
 }
 
+/// Enqueues `SyncFathom` on `conn`, so it commits (or not) with the run row that describes it.
+pub async fn enqueue_sync_fathom(conn: &mut PgConnection, args: SyncFathom) -> anyhow::Result<()> {
+    let task = TaskBuilder::new(serde_json::to_vec(&args)?)
+        .max_attempts(MAX_ATTEMPTS)
+        .build();
+    apalis_postgres::queries::push_tasks(conn, SYNC_FATHOM_QUEUE, vec![task])
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue SyncFathom: {e}"))
+}
+
 async fn run_process_fathom_event(
     args: ProcessFathomEvent,
     state: Data<AppState>,
@@ -60,30 +96,157 @@ async fn run_process_fathom_event(
         .map_err(|e| BoxDynError::from(format!("{e:#}")))
 }
 
-/// Runs every job worker until `shutdown` resolves. Any number of processes may do this against one
-/// database: tasks are claimed with `FOR UPDATE SKIP LOCKED`.
+async fn run_sync_fathom(args: SyncFathom, state: Data<AppState>) -> Result<(), BoxDynError> {
+    sync_fathom(&state, args)
+        .await
+        .map_err(|e| BoxDynError::from(format!("{e:#}")))
+}
+
+/// The sync schedule: every minute (and at start, to resume what a previous process left), start
+/// due hourly syncs and resume orphaned runs. A plain interval rather than apalis-cron: in apalis
+/// 1.0 a cron worker in the same process stalled the PostgreSQL workers' polling.
+async fn run_sync_schedule(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(SYNC_SCHEDULE_PERIOD);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            changed = stopped.changed() => {
+                if changed.is_err() || *stopped.borrow() {
+                    return;
+                }
+            }
+            _ = ticker.tick() => {
+                if let Err(err) = fathom_sync::run_schedule(&state).await {
+                    tracing::warn!(error = ?err, "sync schedule failed; next try in a minute");
+                }
+            }
+        }
+    }
+}
+
+fn storage<T>(
+    db: &PgPool,
+    queue: &str,
+    batch_size: usize,
+) -> PollWith<PostgresStorage<T>, RearmingInterval> {
+    PostgresStorage::<T>::new(db)
+        .with_config(Config::default().queue(queue).batch_size(batch_size))
+        // Polling, not LISTEN/NOTIFY alone: a missed notification must not strand a task.
+        .poll_with_strategy(RearmingInterval::new(POLL_INTERVAL))
+}
+
+/// Wakes an idle worker every `period` to look for tasks. apalis 1.0's own interval strategy arms
+/// its next timer without polling it, so a tick that fires while a fetch is in flight leaves the
+/// worker with no wake-up at all (seen under load: tasks stayed `Pending` for good). This one
+/// always leaves its timer registered with the current waker.
+pub struct RearmingInterval {
+    ticker: tokio::time::Interval,
+}
+
+impl RearmingInterval {
+    fn new(period: Duration) -> RearmingInterval {
+        let mut ticker = tokio::time::interval(period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        RearmingInterval { ticker }
+    }
+}
+
+impl PollStrategy for RearmingInterval {
+    fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        let mut fired = false;
+        // Poll until Pending, so the next tick is registered with this waker.
+        while self.ticker.poll_tick(cx).is_ready() {
+            fired = true;
+        }
+        if fired {
+            Poll::Ready(Some(()))
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Runs every job worker and the sync schedule until `shutdown` resolves. Any number of
+/// processes may do this against one database: tasks are claimed with `FOR UPDATE SKIP LOCKED`,
+/// and a sync run is held by one worker at a time (`fathom_sync_runs.lease_token`).
 pub async fn run_workers(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let name = format!("debrief-{}", Uuid::now_v7());
-    let storage = PostgresStorage::<ProcessFathomEvent>::new(&state.db)
-        .with_config(
-            Config::default()
-                .queue(PROCESS_FATHOM_EVENT_QUEUE)
-                .batch_size(10),
-        )
-        // Polling, not LISTEN/NOTIFY alone: a missed notification must not strand a task.
-        .poll_with_strategy(Strategy::new().interval(POLL_INTERVAL));
-    let worker = WorkerBuilder::new(format!("{name}-process-fathom-event"))
-        .backend(storage)
-        .data(state)
-        .build(run_process_fathom_event);
-    worker
-        .run_until(async move {
-            shutdown.await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let schedule_stopped = stopped.clone();
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
             Ok::<(), std::io::Error>(())
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("job worker stopped: {e}"))
+        }
+    };
+
+    // Each worker is its own task, so one busy or waiting job never delays another queue.
+    let events = WorkerBuilder::new(format!("{name}-process-fathom-event"))
+        .backend(storage::<ProcessFathomEvent>(
+            &state.db,
+            PROCESS_FATHOM_EVENT_QUEUE,
+            10,
+        ))
+        .data(state.clone())
+        .build(run_process_fathom_event);
+    let syncs = WorkerBuilder::new(format!("{name}-sync-fathom"))
+        .backend(storage::<SyncFathom>(
+            &state.db,
+            SYNC_FATHOM_QUEUE,
+            SYNC_CONCURRENCY,
+        ))
+        .concurrency(SYNC_CONCURRENCY)
+        .data(state.clone())
+        .build(run_sync_fathom);
+    let sync_schedule = run_sync_schedule(state, schedule_stopped);
+    let workers = [
+        tokio::spawn(report_exit(
+            "process_fathom_event",
+            events.run_until(until_stopped()),
+        )),
+        tokio::spawn(report_exit("sync_fathom", syncs.run_until(until_stopped()))),
+        tokio::spawn(report_exit("sync_schedule", async move {
+            sync_schedule.await;
+            Ok::<(), std::io::Error>(())
+        })),
+    ];
+
+    shutdown.await;
+    let _ = stop.send(true);
+    let mut failed = Vec::new();
+    for worker in workers {
+        match tokio::time::timeout(SHUTDOWN_TIMEOUT, worker).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => failed.push(e),
+            Ok(Err(e)) => failed.push(format!("panicked: {e}")),
+            // A sync still waiting on Fathom: its run resumes from the cursor elsewhere.
+            Err(_) => tracing::warn!("a job worker did not stop in time; leaving it"),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "job workers stopped: {}",
+            failed.join("; ")
+        ))
+    }
+}
+
+/// Logs a worker that stops, at once (a worker that dies early must not go unnoticed until
+/// shutdown).
+async fn report_exit<E: std::fmt::Display>(
+    worker: &'static str,
+    run: impl Future<Output = Result<(), E>>,
+) -> Result<(), String> {
+    let result = run.await.map_err(|e| format!("{worker}: {e}"));
+    match &result {
+        Ok(()) => tracing::info!(worker, "job worker stopped"),
+        Err(e) => tracing::error!(worker, error = %e, "job worker failed"),
+    }
+    result
 }

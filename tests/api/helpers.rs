@@ -106,6 +106,8 @@ pub fn test_settings() -> Settings {
     settings.fathom.timeout_seconds = 2;
     settings.fathom.webhook_cleanup_attempts = 3;
     settings.fathom.webhook_cleanup_backoff_seconds = 1;
+    settings.fathom.sync_retry_base_ms = 20;
+    settings.fathom.sync_lease_seconds = 5;
     settings.application.local_state_dir =
         std::env::temp_dir().join(format!("debrief-test-{}", uuid::Uuid::new_v4()));
     settings
@@ -119,6 +121,14 @@ pub async fn spawn_app(db: PgPool) -> TestApp {
 /// Serves the real router over `db` with the given settings; Fathom is a fresh simulator.
 pub async fn spawn_app_with(db: PgPool, mut settings: Settings) -> TestApp {
     init_logs();
+    // `sqlx::test` pools hold 5 connections; the app gets a pool sized like production's over the
+    // same test database (web requests, three workers and eight syncs share it).
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(settings.database.max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(
+            settings.database.acquire_timeout_seconds,
+        ))
+        .connect_lazy_with((*db.connect_options()).clone());
     let fathom = test_fathom()
         .spawn_local()
         .await
@@ -199,10 +209,33 @@ impl TestApp {
             if pending == 0 {
                 return;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{pending} jobs still pending after 20 s"
-            );
+            if std::time::Instant::now() >= deadline {
+                let jobs: Option<String> = sqlx::query_scalar(
+                    "select string_agg(job_type || ' ' || status || ' after ' || attempts
+                                       || ' attempts ' || coalesce(last_result::text, ''), '; ')
+                     from apalis.jobs where status in ('Pending', 'Queued', 'Running')",
+                )
+                .fetch_one(&self.db)
+                .await
+                .unwrap_or_default();
+                let runs: Vec<(String, i32, Option<String>)> =
+                    sqlx::query_as("select state, pages, waiting_reason from fathom_sync_runs")
+                        .fetch_all(&self.db)
+                        .await
+                        .unwrap_or_default();
+                let worker_log: Vec<String> = captured_logs()
+                    .lines()
+                    .filter(|l| l.contains("apalis") || l.contains("worker"))
+                    .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+                    .map(str::to_owned)
+                    .collect();
+                let dump =
+                    std::env::temp_dir().join(format!("debrief-stuck-{}.log", std::process::id()));
+                let _ = std::fs::write(&dump, captured_logs());
+                panic!(
+                    "logs in {dump:?}: {pending} jobs still pending after 20 s: {jobs:?}; sync runs: {runs:?}; worker warnings: {worker_log:#?}"
+                );
+            }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
     }
