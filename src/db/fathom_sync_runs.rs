@@ -105,6 +105,13 @@ impl SyncRun {
     pub fn meetings_seen(&self) -> i32 {
         self.meetings_added + self.meetings_updated + self.meetings_unchanged
     }
+
+    /// How long it ran (so far, while open), in whole seconds.
+    pub fn duration_secs(&self) -> Option<i64> {
+        let started = self.started_at?;
+        let end = self.finished_at.unwrap_or_else(Utc::now);
+        Some((end - started).num_seconds().max(0))
+    }
 }
 
 const RUN_COLUMNS: &str = "r.id, r.org_id, r.connection_id, r.source, r.state,

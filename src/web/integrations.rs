@@ -1,5 +1,5 @@
 //! The Integrations page: the org's Fathom connections (masked keys, webhook ids, who connected
-//! them) and what became of disconnected ones' webhooks.
+//! them, sync health), webhook events that failed, and what became of disconnected ones' webhooks.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -9,10 +9,13 @@ use url::{Host, Url};
 
 use crate::auth::extractors::OrgContext;
 use crate::db;
-use crate::db::fathom_connections::{ConnectionSummary, WebhookCleanup};
+use crate::db::fathom_connections::{ConnectionState, ConnectionSummary, WebhookCleanup};
+use crate::db::fathom_events::FailedEvent;
+use crate::db::fathom_sync_runs::SyncHealth;
 use crate::error::AppResult;
 use crate::integrations::fathom_connections::webhook_url;
 use crate::state::AppState;
+use crate::web::fathom_sync_runs::connection_state_label;
 use crate::web::layout::Layout;
 
 /// The Integrations page.
@@ -22,8 +25,10 @@ pub struct IntegrationsPage {
     pub layout: Layout,
     pub org_slug: String,
     pub can_manage: bool,
-    /// Connections through which meetings arrive.
-    pub live: Vec<ConnectionSummary>,
+    /// Connections through which meetings arrive, with their sync health.
+    pub live: Vec<LiveConnection>,
+    /// Webhook deliveries that could not be processed (kept for replay).
+    pub failed_events: Vec<FailedEvent>,
     /// Recently disconnected ones (webhook deletion pending, done or abandoned).
     pub disconnected: Vec<ConnectionSummary>,
     /// Where Fathom delivers this org's meetings.
@@ -32,21 +37,48 @@ pub struct IntegrationsPage {
     pub webhook_unreachable: bool,
 }
 
+/// A live connection and how its syncs are doing.
+pub struct LiveConnection {
+    pub connection: ConnectionSummary,
+    pub health: Option<SyncHealth>,
+    /// Active, Syncing, or Needs reconnect.
+    pub state_label: &'static str,
+}
+
 /// GET /o/{org_slug}/integrations
 pub async fn show_integrations(
     State(state): State<AppState>,
     session: Session,
     ctx: OrgContext,
 ) -> AppResult<IntegrationsPage> {
-    let (live, disconnected) = db::fathom_connections::list(&state.db, ctx.org.id)
-        .await?
+    let (live, disconnected): (Vec<_>, Vec<_>) =
+        db::fathom_connections::list(&state.db, ctx.org.id)
+            .await?
+            .into_iter()
+            .partition(|c| c.state.is_live());
+    let mut health = db::fathom_sync_runs::health(&state.db, ctx.org.id).await?;
+    let live = live
         .into_iter()
-        .partition(|c| c.state.is_live());
+        .map(|connection| {
+            let health = health
+                .iter()
+                .position(|h| h.connection_id == connection.id)
+                .map(|i| health.swap_remove(i));
+            let syncing = health.as_ref().is_some_and(|h| h.open_run.is_some());
+            LiveConnection {
+                state_label: connection_state_label(connection.state, syncing),
+                connection,
+                health,
+            }
+        })
+        .collect();
+    let failed_events = db::fathom_events::list_failed(&state.db, ctx.org.id).await?;
     Ok(IntegrationsPage {
         layout: Layout::for_org(&state.db, &session, &ctx, "integrations", "Integrations").await?,
         org_slug: ctx.org.slug.clone(),
         can_manage: ctx.role.can_manage(),
         live,
+        failed_events,
         disconnected,
         webhook_url: webhook_url(&state, ctx.org.id),
         webhook_unreachable: !is_public_https(&state.settings.application.base_url),

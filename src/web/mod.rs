@@ -3,6 +3,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod fathom_connections;
+pub mod fathom_events;
+pub mod fathom_sync_runs;
 pub mod fathom_webhooks;
 pub mod forms;
 pub mod health;
@@ -84,6 +86,22 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .route(
             "/o/{org_slug}/integrations/fathom/connections/{connection_id}/disconnect",
             post(fathom_connections::delete_fathom_connection),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/connections/{connection_id}",
+            get(fathom_sync_runs::show_fathom_connection),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/connections/{connection_id}/sync",
+            post(fathom_sync_runs::create_fathom_sync_run),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/sync_runs/{run_id}",
+            get(fathom_sync_runs::show_fathom_sync_run),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/events/{event_id}/replay",
+            post(fathom_events::replay_fathom_event),
         )
         .route("/o/{org_slug}/audit", get(audit::list_audit_events))
         .route("/invites/{token}", get(invites::show_invite))

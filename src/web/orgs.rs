@@ -12,7 +12,8 @@ use tower_sessions::Session;
 use crate::auth::extractors::{CurrentUser, OrgContext};
 use crate::auth::session as auth_session;
 use crate::db;
-use crate::domain::{OrgName, Role};
+use crate::db::fathom_connections::ConnectionState;
+use crate::domain::{FathomConnectionId, OrgName, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::layout::{Layout, flash};
@@ -53,6 +54,18 @@ pub struct OrgPage {
     pub role: Role,
     pub can_manage: bool,
     pub members: Vec<db::memberships::Member>,
+    /// Fathom connections that need someone's attention.
+    pub attention: Vec<Attention>,
+}
+
+/// A Fathom connection the org home warns about.
+pub struct Attention {
+    pub connection_id: FathomConnectionId,
+    pub fathom_user_email: String,
+    /// Fathom rejected its key.
+    pub needs_reconnect: bool,
+    /// Why its last sync failed, when it did.
+    pub last_problem: Option<String>,
 }
 
 /// GET /o/{org_slug}/
@@ -62,6 +75,21 @@ pub async fn show_org(
     ctx: OrgContext,
 ) -> AppResult<OrgPage> {
     let members = db::memberships::list(&state.db, ctx.org.id).await?;
+    let connections = db::fathom_connections::list(&state.db, ctx.org.id).await?;
+    let attention = db::fathom_sync_runs::health(&state.db, ctx.org.id)
+        .await?
+        .into_iter()
+        .filter_map(|h| {
+            let c = connections.iter().find(|c| c.id == h.connection_id)?;
+            let needs_reconnect = c.state == ConnectionState::NeedsReconnect;
+            (needs_reconnect || h.last_problem.is_some()).then(|| Attention {
+                connection_id: c.id,
+                fathom_user_email: c.fathom_user_email.clone(),
+                needs_reconnect,
+                last_problem: h.last_problem,
+            })
+        })
+        .collect();
     Ok(OrgPage {
         layout: Layout::for_org(&state.db, &session, &ctx, "home", ctx.org.name.clone()).await?,
         org_name: ctx.org.name.clone(),
@@ -69,6 +97,7 @@ pub async fn show_org(
         role: ctx.role,
         can_manage: ctx.role.can_manage(),
         members,
+        attention,
     })
 }
 

@@ -1,0 +1,234 @@
+//! Sync health pages: one Fathom connection's state, last success, next hourly run and its last 20
+//! runs; *Sync now* (with an optional backfill); and one run's live progress, which the page
+//! refreshes with htmx while the run is open.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+use crate::auth::extractors::OrgContext;
+use crate::db;
+use crate::db::fathom_connections::{ConnectionState, ConnectionSummary};
+use crate::db::fathom_sync_runs::{Opened, SyncHealth, SyncRun, SyncSource};
+use crate::domain::{FathomConnectionId, SyncRunId};
+use crate::error::{AppError, AppResult};
+use crate::integrations::fathom_sync::{self, BACKFILL_DAYS, SyncWindow};
+use crate::state::AppState;
+use crate::web::fathom_connections::ConnectionPath;
+use crate::web::layout::{Layout, flash};
+
+/// One connection's sync health page.
+#[derive(Template, WebTemplate)]
+#[template(path = "fathom_connections/show.html")]
+pub struct ConnectionPage {
+    pub layout: Layout,
+    pub org_slug: String,
+    pub connection: ConnectionSummary,
+    pub health: Option<SyncHealth>,
+    /// The open run, shown with live progress.
+    pub open_run: Option<SyncRun>,
+    pub runs: Vec<SyncRun>,
+    pub backfill_days: &'static [i64],
+    /// What the connection is doing, as people read it.
+    pub state_label: &'static str,
+}
+
+/// A connection's state, with *Syncing* while a run is open.
+pub fn connection_state_label(state: ConnectionState, syncing: bool) -> &'static str {
+    match (state, syncing) {
+        (ConnectionState::Active, true) => "Syncing",
+        (state, _) => state.label(),
+    }
+}
+
+/// GET /o/{org_slug}/integrations/fathom/connections/{connection_id}
+pub async fn show_fathom_connection(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+    Path(path): Path<ConnectionPath>,
+) -> AppResult<ConnectionPage> {
+    let id = FathomConnectionId(path.connection_id);
+    let connection = db::fathom_connections::list(&state.db, ctx.org.id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(AppError::NotFound)?;
+    let health = db::fathom_sync_runs::health(&state.db, ctx.org.id)
+        .await?
+        .into_iter()
+        .find(|h| h.connection_id == id);
+    let runs = db::fathom_sync_runs::list_recent(&state.db, ctx.org.id, id).await?;
+    let open_run = runs.iter().find(|r| r.state.is_open()).cloned();
+    let title = format!("Fathom sync · {}", connection.fathom_user_email);
+    Ok(ConnectionPage {
+        layout: Layout::for_org(&state.db, &session, &ctx, "integrations", title).await?,
+        org_slug: ctx.org.slug.clone(),
+        state_label: connection_state_label(connection.state, open_run.is_some()),
+        connection,
+        health,
+        open_run,
+        runs,
+        backfill_days: &BACKFILL_DAYS,
+    })
+}
+
+/// The *Sync now* form.
+#[derive(Debug, Deserialize)]
+pub struct SyncNowForm {
+    /// Empty: since the last successful sync; else a backfill of that many days.
+    #[serde(default)]
+    pub backfill_days: String,
+}
+
+/// POST /o/{org_slug}/integrations/fathom/connections/{connection_id}/sync
+pub async fn create_fathom_sync_run(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+    Path(path): Path<ConnectionPath>,
+    Form(form): Form<SyncNowForm>,
+) -> AppResult<Redirect> {
+    let id = FathomConnectionId(path.connection_id);
+    let connection_page = format!("/o/{}/integrations/fathom/connections/{id}", path.org_slug);
+    let keys = db::fathom_connections::find_keys(&state.db, ctx.org.id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    match keys.state {
+        ConnectionState::Active => {}
+        ConnectionState::NeedsReconnect => {
+            flash(
+                &session,
+                "error",
+                "Fathom rejected this connection's key, so it cannot sync. Connect Fathom again with a valid key.",
+            )
+            .await?;
+            return Ok(Redirect::to(&connection_page));
+        }
+        ConnectionState::Disconnecting | ConnectionState::Disconnected => {
+            flash(
+                &session,
+                "error",
+                "This connection was disconnected; it no longer syncs.",
+            )
+            .await?;
+            return Ok(Redirect::to(&connection_page));
+        }
+    }
+    let window = match form.backfill_days.trim() {
+        "" => SyncWindow::SinceLastSuccess,
+        days => match days.parse::<i64>() {
+            Ok(d) if BACKFILL_DAYS.contains(&d) => SyncWindow::LastDays(d),
+            _ => {
+                flash(
+                    &session,
+                    "error",
+                    "Choose one of the offered backfill periods.",
+                )
+                .await?;
+                return Ok(Redirect::to(&connection_page));
+            }
+        },
+    };
+    let mut tx = state.db.begin().await?;
+    let opened = fathom_sync::request_sync(
+        &mut tx,
+        &state,
+        ctx.org.id,
+        id,
+        SyncSource::Manual,
+        window,
+        Some(ctx.user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    let run = match opened {
+        Opened::New(run) => {
+            flash(
+                &session,
+                "success",
+                "Sync started. Progress shows below as pages arrive.",
+            )
+            .await?;
+            run
+        }
+        Opened::AlreadyOpen(run) => {
+            flash(
+                &session,
+                "info",
+                "A sync of this connection is already running; here it is. Nothing new was started.",
+            )
+            .await?;
+            run
+        }
+    };
+    Ok(Redirect::to(&format!(
+        "/o/{}/integrations/fathom/sync_runs/{run}",
+        path.org_slug
+    )))
+}
+
+/// Path of one run.
+#[derive(Debug, Deserialize)]
+pub struct SyncRunPath {
+    pub org_slug: String,
+    pub run_id: Uuid,
+}
+
+/// One run's page.
+#[derive(Template, WebTemplate)]
+#[template(path = "fathom_sync_runs/show.html")]
+pub struct SyncRunPage {
+    pub layout: Layout,
+    pub org_slug: String,
+    pub connection: ConnectionSummary,
+    pub run: SyncRun,
+}
+
+/// One run's progress alone, as htmx swaps it in.
+#[derive(Template, WebTemplate)]
+#[template(path = "fathom_sync_runs/progress.html")]
+pub struct SyncRunProgress {
+    pub org_slug: String,
+    pub run: SyncRun,
+}
+
+/// GET /o/{org_slug}/integrations/fathom/sync_runs/{run_id}: the page, or only its progress block
+/// for htmx.
+pub async fn show_fathom_sync_run(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+    Path(path): Path<SyncRunPath>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let run = db::fathom_sync_runs::find(&state.db, ctx.org.id, SyncRunId(path.run_id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if headers.contains_key("hx-request") {
+        return Ok(SyncRunProgress {
+            org_slug: ctx.org.slug.clone(),
+            run,
+        }
+        .into_response());
+    }
+    let connection = db::fathom_connections::list(&state.db, ctx.org.id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == run.connection_id)
+        .ok_or(AppError::NotFound)?;
+    let title = format!("Sync of {}", connection.fathom_user_email);
+    Ok(SyncRunPage {
+        layout: Layout::for_org(&state.db, &session, &ctx, "integrations", title).await?,
+        org_slug: ctx.org.slug.clone(),
+        connection,
+        run,
+    }
+    .into_response())
+}

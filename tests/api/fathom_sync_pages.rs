@@ -1,0 +1,285 @@
+//! The sync health pages as people use them: Integrations rows, a connection's runs, *Sync now*
+//! (once, however often it is pressed), live progress for htmx, the org-home banner when Fathom
+//! rejects a key, and replaying failed webhook events.
+
+use debrief::db::fathom_events::NewEvent;
+use debrief::domain::{FathomConnectionId, OrgId};
+use debrief::sim::fathom::Fault;
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::{
+    ADA_FATHOM_KEY, Browser, TestApp, location, select_attr, select_text, select_texts, spawn_app,
+};
+
+/// Ada's org with her Fathom connected and its initial sync finished.
+async fn connected(app: &TestApp) -> (Browser, String, uuid::Uuid) {
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    let response = app
+        .connect_fathom(&ada, &slug, "ada@example.com", ADA_FATHOM_KEY)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    app.wait_for_jobs().await;
+    let connection: uuid::Uuid =
+        sqlx::query_scalar("select id from fathom_connections where state = 'active'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    (ada, slug, connection)
+}
+
+async fn open_runs(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from fathom_sync_runs where state in ('queued', 'running')")
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn the_first_sync_shows_on_the_integrations_page_and_the_connections_history(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug, connection) = connected(&app).await;
+
+    let (status, page) = ada.get_html(&format!("/o/{slug}/integrations")).await;
+    assert_eq!(status, StatusCode::OK);
+    let row = format!(r#"tr[data-connection="{connection}"]"#);
+    assert_eq!(
+        select_text(&page, &format!("{row} .state")).as_deref(),
+        Some("Active")
+    );
+    let last = select_text(&page, &format!("{row} .last-success")).unwrap();
+    assert!(last.ends_with("UTC"), "a time, not 'none yet': {last}");
+
+    let (status, page) = ada
+        .get_html(&format!(
+            "/o/{slug}/integrations/fathom/connections/{connection}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let runs = select_texts(&page, "#sync-runs tbody tr");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(runs[0].contains("First sync") && runs[0].contains("Succeeded"));
+    assert_eq!(
+        select_attr(&page, "#sync-runs tbody tr", "data-state").as_deref(),
+        Some("succeeded")
+    );
+    assert!(
+        select_text(&page, "#next-sync").unwrap().ends_with("UTC"),
+        "the next hourly sync is scheduled"
+    );
+}
+
+#[sqlx::test]
+async fn sync_now_starts_one_run_and_pressing_again_during_it_shows_that_run(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug, connection) = connected(&app).await;
+    // Fathom answers slowly, so the run is still open when the button is pressed again.
+    app.fathom()
+        .inject_fault(Fault::slow(1500, 1).for_key(ADA_FATHOM_KEY))
+        .unwrap();
+    let page = format!("/o/{slug}/integrations/fathom/connections/{connection}");
+    let action = format!("{page}/sync");
+    let first = ada.submit(&page, &action, &[("backfill_days", "30")]).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let run_page = location(&first);
+    let second = ada.submit(&page, &action, &[("backfill_days", "")]).await;
+    assert_eq!(location(&second), run_page, "the open run is shown again");
+    assert_eq!(open_runs(&app).await, 1);
+    let (_, html) = ada.get_html(&run_page).await;
+    assert!(
+        html.contains("already running"),
+        "the person is told nothing new started"
+    );
+
+    // While open, the progress block asks htmx to refresh it; htmx gets the block alone.
+    let partial = ada
+        .client
+        .get(format!("{}{run_page}", ada.base))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!partial.contains("<html"), "only the progress block");
+    let state = select_attr(&partial, ".sync-run", "data-state").unwrap();
+    if state == "queued" || state == "running" {
+        assert!(select_attr(&partial, ".sync-run", "hx-get").is_some());
+    }
+
+    app.wait_for_jobs().await;
+    let (_, html) = ada.get_html(&run_page).await;
+    assert_eq!(
+        select_attr(&html, ".sync-run", "data-state").as_deref(),
+        Some("succeeded")
+    );
+    assert!(
+        select_attr(&html, ".sync-run", "hx-get").is_none(),
+        "a finished run stops refreshing"
+    );
+    assert_eq!(select_text(&html, ".run-pages").as_deref(), Some("1"));
+    assert_eq!(
+        select_text(&html, ".run-unchanged").as_deref(),
+        Some("5"),
+        "a 30-day backfill lists Ada's five meetings again, which the initial sync stored"
+    );
+    let runs: i64 =
+        sqlx::query_scalar("select count(*) from fathom_sync_runs where source = 'manual'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(runs, 1);
+}
+
+#[sqlx::test]
+async fn a_backfill_outside_the_offered_choices_is_refused_and_starts_nothing(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug, connection) = connected(&app).await;
+    let page = format!("/o/{slug}/integrations/fathom/connections/{connection}");
+    let response = ada
+        .submit(
+            &page,
+            &format!("{page}/sync"),
+            &[("backfill_days", "100000")],
+        )
+        .await;
+    assert_eq!(location(&response), page);
+    let (_, html) = ada.get_html(&page).await;
+    assert!(html.contains("Choose one of the offered backfill periods"));
+    assert_eq!(open_runs(&app).await, 0);
+    let manual: i64 =
+        sqlx::query_scalar("select count(*) from fathom_sync_runs where source = 'manual'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(manual, 0);
+}
+
+#[sqlx::test]
+async fn a_rejected_key_puts_a_banner_on_the_org_home_and_stops_sync_now(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug, connection) = connected(&app).await;
+    app.fathom()
+        .inject_fault(Fault::status(401, 1).for_key(ADA_FATHOM_KEY))
+        .unwrap();
+    let page = format!("/o/{slug}/integrations/fathom/connections/{connection}");
+    ada.submit(&page, &format!("{page}/sync"), &[("backfill_days", "")])
+        .await;
+    app.wait_for_jobs().await;
+
+    let (_, home) = ada.get_html(&format!("/o/{slug}/")).await;
+    let banner = select_text(&home, &format!(r#"[data-attention="{connection}"]"#))
+        .expect("the org home warns");
+    assert!(banner.contains("rejected the API key"), "{banner}");
+    let (_, html) = ada.get_html(&page).await;
+    assert_eq!(
+        select_text(&html, "#connection-state").as_deref(),
+        Some("Needs reconnect")
+    );
+    assert!(select_text(&html, "#reconnect-prompt").is_some());
+    assert!(select_attr(&html, "#sync-now", "action").is_none());
+    assert_eq!(
+        select_attr(&html, "#sync-runs tbody tr", "data-state").as_deref(),
+        Some("failed"),
+        "the failed run is never shown as a success"
+    );
+
+    // Pressing Sync now anyway (an old tab) starts nothing.
+    let before: i64 = app.count("fathom_sync_runs").await;
+    let response = ada
+        .submit(&format!("/o/{slug}/"), &format!("{page}/sync"), &[])
+        .await;
+    assert_eq!(location(&response), page);
+    assert_eq!(app.count("fathom_sync_runs").await, before);
+}
+
+#[sqlx::test]
+async fn owners_replay_failed_webhook_events_and_members_cannot(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug, connection) = connected(&app).await;
+    let org = OrgId(app.org_id(&slug).await);
+    // A delivery that failed earlier (for example before a parser fix) and is fine now.
+    let body = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fathom/meeting_full.json"),
+    )
+    .unwrap();
+    let mut conn = app.db.acquire().await.unwrap();
+    let event = debrief::db::fathom_events::insert(
+        &mut conn,
+        org,
+        &NewEvent {
+            webhook_id: "msg_failed_once",
+            connection_id: FathomConnectionId(connection),
+            body: &body,
+            recording_id: Some(118204733),
+            error: Some("the body is not a Fathom meeting: (an old parser bug)"),
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    drop(conn);
+
+    let (_, page) = ada.get_html(&format!("/o/{slug}/integrations")).await;
+    let row = format!(r#"tr[data-event="{event}"]"#);
+    assert!(
+        select_text(&page, &row)
+            .unwrap()
+            .contains("an old parser bug")
+    );
+    let replay = format!("/o/{slug}/integrations/fathom/events/{event}/replay");
+
+    let invite = app.invite(&ada, &slug, "member").await;
+    let mia = app.browser();
+    let joined = mia
+        .submit(
+            &invite,
+            &format!("{invite}/signup"),
+            &[
+                ("name", "Mia"),
+                ("email", "mia@example.com"),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status(), StatusCode::SEE_OTHER);
+    let (_, member_view) = mia.get_html(&format!("/o/{slug}/integrations")).await;
+    assert!(select_text(&member_view, &row).is_some());
+    assert!(
+        select_attr(
+            &member_view,
+            &format!(r#"form[action="{replay}"]"#),
+            "action"
+        )
+        .is_none(),
+        "members see failures but cannot replay"
+    );
+    let token = mia.csrf_token(&format!("/o/{slug}/integrations")).await;
+    let refused = mia.post_raw(&replay, &[("csrf_token", &token)]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let response = ada
+        .submit(&format!("/o/{slug}/integrations"), &replay, &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    app.wait_for_jobs().await;
+    let state: String = sqlx::query_scalar("select state from fathom_events where id = $1")
+        .bind(event)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(state, "processed");
+    let meetings: i64 =
+        sqlx::query_scalar("select count(*) from meetings where recording_id = 118204733")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(meetings, 1);
+    // Replaying it again is a 404: only failed events can be replayed.
+    let again = ada
+        .submit(&format!("/o/{slug}/integrations"), &replay, &[])
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
