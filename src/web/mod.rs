@@ -11,6 +11,8 @@ pub mod health;
 pub mod integrations;
 pub mod invites;
 pub mod layout;
+pub mod markdown;
+pub mod meetings;
 pub mod members;
 pub mod orgs;
 
@@ -60,6 +62,11 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .route("/orgs/new", get(orgs::show_new_org).post(orgs::create_org))
         .route("/o/{org_slug}/", get(orgs::show_org))
         .route("/o/{org_slug}", get(orgs::redirect_to_org))
+        .route("/o/{org_slug}/meetings", get(meetings::list_meetings))
+        .route(
+            "/o/{org_slug}/meetings/{meeting_id}",
+            get(meetings::show_meeting),
+        )
         .route("/o/{org_slug}/members", get(members::list_members))
         .route(
             "/o/{org_slug}/members/{user_id}/role",

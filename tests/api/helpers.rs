@@ -121,14 +121,7 @@ pub async fn spawn_app(db: PgPool) -> TestApp {
 /// Serves the real router over `db` with the given settings; Fathom is a fresh simulator.
 pub async fn spawn_app_with(db: PgPool, mut settings: Settings) -> TestApp {
     init_logs();
-    // `sqlx::test` pools hold 5 connections; the app gets a pool sized like production's over the
-    // same test database (web requests, three workers and eight syncs share it).
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(settings.database.max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(
-            settings.database.acquire_timeout_seconds,
-        ))
-        .connect_lazy_with((*db.connect_options()).clone());
+
     let fathom = test_fathom()
         .spawn_local()
         .await

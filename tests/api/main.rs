@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod invites;
 mod logging;
+mod meetings;
 mod members;
 mod orgs;
 mod rotate_keys;
