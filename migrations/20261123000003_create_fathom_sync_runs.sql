@@ -4,6 +4,9 @@
 -- The connection's hourly sync slot: always the same minute of the hour for one connection, so
 -- connections are spread over the hour instead of all syncing at :00.
 alter table fathom_connections add column next_sync_at timestamptz;
+-- Connections made before syncs existed get a random slot within the next hour.
+update fathom_connections set next_sync_at = now() + random() * interval '1 hour'
+where state = 'active';
 create index fathom_connections_sync_due on fathom_connections (next_sync_at) where state = 'active';
 
 create table fathom_sync_runs (

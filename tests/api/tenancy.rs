@@ -16,6 +16,9 @@ struct BObjects {
     user: String,
     invite: String,
     fathom_connection: String,
+    meeting: String,
+    sync_run: String,
+    failed_event: String,
 }
 
 /// Every org-scoped page and form of org `b` that names no object.
@@ -34,6 +37,7 @@ fn org_b_pages(b: &str) -> Vec<Req> {
             ],
         ),
         Req::Get(format!("/o/{b}/audit")),
+        Req::Get(format!("/o/{b}/meetings")),
     ]
 }
 
@@ -43,6 +47,9 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
         user: b_user,
         invite: b_invite,
         fathom_connection,
+        meeting,
+        sync_run,
+        failed_event,
     } = ids;
     let b = org;
     vec![
@@ -56,6 +63,19 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
             format!("/o/{b}/integrations/fathom/connections/{fathom_connection}/disconnect"),
             vec![],
         ),
+        Req::Get(format!(
+            "/o/{b}/integrations/fathom/connections/{fathom_connection}"
+        )),
+        Req::Post(
+            format!("/o/{b}/integrations/fathom/connections/{fathom_connection}/sync"),
+            vec![("backfill_days", "")],
+        ),
+        Req::Get(format!("/o/{b}/integrations/fathom/sync_runs/{sync_run}")),
+        Req::Post(
+            format!("/o/{b}/integrations/fathom/events/{failed_event}/replay"),
+            vec![],
+        ),
+        Req::Get(format!("/o/{b}/meetings/{meeting}")),
     ]
 }
 
@@ -84,7 +104,34 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
         .fetch_one(&app.db)
         .await
         .unwrap();
+    app.wait_for_jobs().await;
     let b_user = app.user_id("bob@b.example").await.to_string();
+    let meeting: uuid::Uuid = sqlx::query_scalar("select id from meetings limit 1")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let sync_run: uuid::Uuid = sqlx::query_scalar("select id from fathom_sync_runs")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let b_org = debrief::domain::OrgId(app.org_id(&b).await);
+    let mut conn = app.db.acquire().await.unwrap();
+    let failed_event = debrief::db::fathom_events::insert(
+        &mut conn,
+        b_org,
+        &debrief::db::fathom_events::NewEvent {
+            webhook_id: "msg_b_failed",
+            connection_id: debrief::domain::FathomConnectionId(fathom_connection),
+            body: b"{}",
+            recording_id: None,
+            error: Some("no recording id"),
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    drop(conn);
+    let meetings_before = app.count("meetings").await;
     let b_invite: uuid::Uuid = sqlx::query_scalar("select id from invites")
         .fetch_one(&app.db)
         .await
@@ -104,6 +151,9 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
         user: b_user,
         invite: b_invite.to_string(),
         fathom_connection: fathom_connection.to_string(),
+        meeting: meeting.to_string(),
+        sync_run: sync_run.to_string(),
+        failed_event: failed_event.to_string(),
     };
     for req in org_b_pages(&b).into_iter().chain(org_b_objects(&b, &ids)) {
         let (path, status) = send(&alice, &token, &req).await;
@@ -124,6 +174,17 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
     );
 
     assert_eq!(snapshot().await, before, "no membership changed");
+    assert_eq!(
+        app.count("fathom_sync_runs").await,
+        1,
+        "no sync was started"
+    );
+    assert_eq!(app.count("meetings").await, meetings_before);
+    let event_state: String = sqlx::query_scalar("select state from fathom_events")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(event_state, "failed", "org B's event was not replayed");
     let revoked: i64 =
         sqlx::query_scalar("select count(*) from invites where revoked_at is not null")
             .fetch_one(&app.db)
