@@ -1,8 +1,8 @@
 // Test harness for Debrief's browser journeys.
 //
 // startStack() creates a fresh PostgreSQL database on the cluster named by DATABASE_URL (a role that may
-// CREATE DATABASE; ./scripts/test provides one), starts `target/debug/debrief run` from the repo root against
-// it on a free port, waits for /readyz and launches Debian's Chromium through playwright-core. stop() undoes
+// CREATE DATABASE; ./scripts/test provides one), starts `target/debug/debrief run --demo` (with its Fathom
+// simulator) from the repo root against it on free ports, waits for /readyz and launches Debian's Chromium through playwright-core. stop() undoes
 // all of that (app killed, browser closed, database dropped); useStack() ties both to before/after hooks.
 // journey() wraps node:test's test() so every journey gets its own browser contexts and a full-page
 // screenshot of each of its pages lands in test-results/ when it fails.
@@ -150,11 +150,13 @@ export async function startStack() {
     stack.dbCreated = true;
 
     const port = await freePort();
+    const simPort = await freePort();
     stack.baseUrl = `http://127.0.0.1:${port}`;
     stack.stateDir = mkdtempSync(path.join(tmpdir(), 'debrief-e2e-'));
     const logPath = path.join(resultsDir, 'app.log');
     const log = createWriteStream(logPath);
-    stack.app = spawn(bin, ['run'], {
+    // --demo: Fathom is the in-process simulator (keys demo-key-alice / demo-key-bob).
+    stack.app = spawn(bin, ['run', '--demo', '--fathom-sim-port', String(simPort)], {
       cwd: repoRoot,
       env: {
         ...process.env,

@@ -174,3 +174,46 @@ journey('sign-up with a short password stays on the form with a field message', 
   assert.equal(await page.getByLabel('Work email').inputValue(), eve.email);
   assert.equal(await page.getByLabel('Organisation name').inputValue(), eve.orgName);
 });
+
+journey('owner connects Fathom, watches the first sync finish and reads a meeting', async ({ newPage }) => {
+  const page = await newPage();
+  const alice = newPerson('Alice', 'Acme Success');
+  const slug = await signUp(page, alice);
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Integrations' }).click();
+  await expectPath(page, `/o/${slug}/integrations`);
+  await page.getByRole('button', { name: 'Connect Fathom' }).click();
+  await page.getByLabel('Fathom account email').fill('alice.johnson@acme.com');
+  await page.getByLabel('Fathom API key').fill('demo-key-alice');
+  await page.getByRole('button', { name: 'Connect Fathom' }).click();
+  await expectPath(page, `/o/${slug}/integrations`);
+  const row = page.getByRole('row', { name: /alice\.johnson@acme\.com/ });
+  await expectVisible(row);
+
+  // The connection's sync page: the first sync runs (progress refreshes by itself) and succeeds.
+  await row.getByRole('link', { name: 'alice.johnson@acme.com' }).click();
+  await expectVisible(page.getByRole('heading', { level: 1, name: /Fathom sync/ }));
+  const firstRun = page.locator('#sync-runs tbody tr').first();
+  for (let i = 0; i < 30 && (await firstRun.getAttribute('data-state')) !== 'succeeded'; i += 1) {
+    await page.waitForTimeout(1_000);
+    await page.reload();
+  }
+  await expectText(firstRun, 'Succeeded');
+
+  // Sync now shows the run's own page with its counts.
+  await page.getByRole('button', { name: 'Sync now' }).click();
+  await expectVisible(page.getByRole('heading', { level: 1, name: /Sync of alice\.johnson@acme\.com/ }));
+  await expectText(page.locator('.sync-run .run-state'), /Queued|Running|Succeeded/);
+  // htmx refreshes the progress block until the run ends.
+  await expectText(page.locator('.sync-run .run-state'), 'Succeeded');
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Meetings' }).click();
+  await expectPath(page, `/o/${slug}/meetings`);
+  const firstMeeting = page.locator('#meetings tbody tr a').first();
+  const title = (await firstMeeting.textContent()).trim();
+  await firstMeeting.click();
+  await expectVisible(page.getByRole('heading', { level: 1, name: title }));
+  await expectVisible(page.getByRole('heading', { level: 2, name: 'Attendees' }));
+  await expectVisible(page.getByRole('heading', { level: 2, name: 'Transcript' }));
+  await expectVisible(page.getByRole('link', { name: 'Open in Fathom' }));
+});
