@@ -80,6 +80,8 @@ async fn connecting_checks_the_key_registers_the_org_webhook_and_shows_the_conne
         .connect_fathom(&ada, &slug, "ada@example.com", ADA_FATHOM_KEY)
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // Connecting queued the first sync; let it finish.
+    app.wait_for_jobs().await;
 
     let org_id = app.org_id(&slug).await;
     let held = app.fathom().webhooks();
@@ -108,8 +110,22 @@ async fn connecting_checks_the_key_registers_the_org_webhook_and_shows_the_conne
         .iter()
         .filter(|c| c.path.ends_with("/meetings"))
         .collect::<Vec<_>>();
-    assert_eq!(meetings_calls.len(), 1, "one light check call");
-    assert_eq!(meetings_calls[0].query, None, "no content asked for");
+    assert_eq!(
+        meetings_calls[0].query, None,
+        "the key check asks for no content"
+    );
+    assert!(
+        meetings_calls[1..].iter().all(|c| c
+            .query
+            .as_deref()
+            .is_some_and(|q| q.contains("include_transcript=true"))),
+        "every other call is the first sync's, with content: {meetings_calls:?}"
+    );
+    assert_eq!(
+        meetings_calls.len(),
+        2,
+        "one check, one page of Ada's five meetings"
+    );
 
     let stored = rows(&app).await;
     assert_eq!(stored.len(), 1);

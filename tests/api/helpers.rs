@@ -119,13 +119,20 @@ pub async fn spawn_app(db: PgPool) -> TestApp {
 }
 
 /// Serves the real router over `db` with the given settings; Fathom is a fresh simulator.
-pub async fn spawn_app_with(db: PgPool, mut settings: Settings) -> TestApp {
-    init_logs();
+pub async fn spawn_app_with(db: PgPool, settings: Settings) -> TestApp {
+    spawn_app_with_fathom(db, settings, test_fathom(), true).await
+}
 
-    let fathom = test_fathom()
-        .spawn_local()
-        .await
-        .expect("Fathom simulator starts");
+/// Serves the real router over `db` talking to `fathom`; with `workers`, the apalis workers run
+/// too (as `debrief run` starts them), else the test starts them with [`TestApp::start_workers`].
+pub async fn spawn_app_with_fathom(
+    db: PgPool,
+    mut settings: Settings,
+    fathom: FathomSim,
+    workers: bool,
+) -> TestApp {
+    init_logs();
+    let fathom = fathom.spawn_local().await.expect("Fathom simulator starts");
     settings.fathom.base_url = fathom.base_url().parse().expect("simulator URL");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -139,23 +146,30 @@ pub async fn spawn_app_with(db: PgPool, mut settings: Settings) -> TestApp {
     let app = Application::build_with_listener(settings, db.clone(), listener).expect("app builds");
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    // The real apalis workers, as `debrief run` starts them (not when a test made the database
-    // unreachable on purpose).
-    if debrief::jobs::setup(&db).await.is_ok() {
-        tokio::spawn(debrief::jobs::run_workers(
-            state.clone(),
-            std::future::pending(),
-        ));
-    }
-    TestApp {
+    let app = TestApp {
         address,
         db,
         state,
         fathom: Some(fathom),
+    };
+    // The real apalis workers, as `debrief run` starts them (not when a test made the database
+    // unreachable on purpose).
+    if debrief::jobs::setup(&app.db).await.is_ok() && workers {
+        app.start_workers();
     }
+    app
 }
 
 impl TestApp {
+    /// Starts a set of job workers (as one more worker process would); they run until the test
+    /// ends.
+    pub fn start_workers(&self) {
+        tokio::spawn(debrief::jobs::run_workers(
+            self.state.clone(),
+            std::future::pending(),
+        ));
+    }
+
     /// The Fathom simulator this app talks to.
     pub fn fathom(&self) -> &SimHandle {
         self.fathom

@@ -38,6 +38,10 @@ pub struct Fault {
     /// Only calls whose path starts with this, e.g. `/external/v1/meetings` (default: every path).
     #[serde(default)]
     pub path_prefix: Option<String>,
+    /// Let this many matching calls through untouched first (default 0), e.g. to slow down only
+    /// the second page of a listing.
+    #[serde(default)]
+    pub after: u32,
 }
 
 fn one() -> u32 {
@@ -55,6 +59,7 @@ impl Fault {
             count,
             api_key: None,
             path_prefix: None,
+            after: 0,
         }
     }
 
@@ -68,12 +73,25 @@ impl Fault {
             count,
             api_key: None,
             path_prefix: None,
+            after: 0,
         }
     }
 
     /// Restricts the fault to one API key.
     pub fn for_key(mut self, api_key: impl Into<String>) -> Fault {
         self.api_key = Some(api_key.into());
+        self
+    }
+
+    /// Restricts the fault to paths starting with `prefix`.
+    pub fn for_path(mut self, prefix: impl Into<String>) -> Fault {
+        self.path_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Lets the first `calls` matching calls through untouched.
+    pub fn after(mut self, calls: u32) -> Fault {
+        self.after = calls;
         self
     }
 
@@ -126,6 +144,10 @@ impl Faults {
                 && f.path_prefix.as_deref().is_none_or(|p| path.starts_with(p))
         })?;
         let fault = &mut self.pending[idx];
+        if fault.after > 0 {
+            fault.after -= 1;
+            return None;
+        }
         let action = match fault.kind {
             FaultKind::Status => FaultAction::Status {
                 status: fault.status.unwrap_or(500),
@@ -159,6 +181,23 @@ mod tests {
         assert_eq!(faults.take(Some("k1"), "/external/v1/meetings"), hit);
         assert_eq!(faults.take(Some("k1"), "/external/v1/meetings"), hit);
         assert_eq!(faults.take(Some("k1"), "/external/v1/meetings"), None);
+    }
+
+    #[test]
+    fn a_fault_can_let_the_first_calls_through() {
+        let mut faults = Faults::default();
+        faults.add(
+            Fault::slow(10, 1)
+                .for_path("/external/v1/meetings")
+                .after(1),
+        );
+        assert_eq!(faults.take(Some("k"), "/external/v1/webhooks"), None);
+        assert_eq!(faults.take(Some("k"), "/external/v1/meetings"), None);
+        assert_eq!(
+            faults.take(Some("k"), "/external/v1/meetings"),
+            Some(FaultAction::Delay { ms: 10 })
+        );
+        assert_eq!(faults.take(Some("k"), "/external/v1/meetings"), None);
     }
 
     #[test]
