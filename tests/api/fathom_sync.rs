@@ -146,7 +146,10 @@ async fn twenty_five_meetings_over_three_pages_arrive_once(db: PgPool) {
         ("succeeded", 0, 0, 25)
     );
     assert_eq!(app.count("meetings").await, 25);
-    assert!(app.count("meeting_transcript_lines").await > 0, "content came inlined");
+    assert!(
+        app.count("meeting_transcript_lines").await > 0,
+        "content came inlined"
+    );
 }
 
 #[sqlx::test]

@@ -1,4 +1,4 @@
-//! The worker's housekeeping.
+//! The worker process: housekeeping, and several worker processes sharing one database.
 
 use sqlx::PgPool;
 
@@ -42,4 +42,157 @@ async fn housekeeping_deletes_expired_sessions_and_old_failed_logins_only(db: Pg
         reqwest::StatusCode::OK,
         "live sessions stay"
     );
+}
+
+/// Child processes killed when the test ends, passing or not.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[sqlx::test]
+async fn two_worker_processes_share_a_burst_of_jobs_and_run_none_twice(db: PgPool) {
+    use debrief::db::fathom_events::NewEvent;
+    use debrief::domain::{FathomConnectionId, OrgId};
+    use debrief::jobs::{self, ProcessFathomEvent};
+
+    let settings = crate::helpers::test_settings();
+    let master_keys = secrecy::ExposeSecret::expose_secret(
+        settings
+            .secrets
+            .master_keys
+            .as_ref()
+            .expect("test key ring"),
+    )
+    .to_owned();
+    // No in-process workers: only the two `debrief worker` processes below take jobs.
+    let app =
+        crate::helpers::spawn_app_with_fathom(db, settings, crate::helpers::test_fathom(), false)
+            .await;
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    app.connect_fathom(
+        &ada,
+        &slug,
+        "ada@example.com",
+        crate::helpers::ADA_FATHOM_KEY,
+    )
+    .await;
+    let org = OrgId(app.org_id(&slug).await);
+    let connection: uuid::Uuid = sqlx::query_scalar("select id from fathom_connections")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+
+    // The burst: 200 stored webhook events, each with its job, committed before any worker runs.
+    let template: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/fathom/meeting_full.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for n in 0..200i64 {
+        let mut body = template.clone();
+        body["recording_id"] = (900_000 + n).into();
+        let body = serde_json::to_vec(&body).unwrap();
+        let mut tx = app.db.begin().await.unwrap();
+        let event = debrief::db::fathom_events::insert(
+            &mut tx,
+            org,
+            &NewEvent {
+                webhook_id: &format!("msg_burst_{n}"),
+                connection_id: FathomConnectionId(connection),
+                body: &body,
+                recording_id: Some(900_000 + n),
+                error: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        jobs::enqueue_process_fathom_event(
+            &mut tx,
+            ProcessFathomEvent {
+                org_id: org,
+                event_id: event,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    let options = app.db.connect_options();
+    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL")).unwrap();
+    url.set_path(options.get_database().expect("test database name"));
+    let state_dir = tempdir_path();
+    let spawn_worker = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_debrief"))
+            .arg("worker")
+            .env("APP_ENVIRONMENT", "local")
+            .env("DEBRIEF__DATABASE__URL", url.as_str())
+            .env("DEBRIEF__SECRETS__MASTER_KEYS", &master_keys)
+            .env("DEBRIEF__FATHOM__BASE_URL", app.fathom().base_url())
+            .env("DEBRIEF__APPLICATION__LOCAL_STATE_DIR", &state_dir)
+            .env("DEBRIEF__APPLICATION__SESSION_SECRET", "x".repeat(48))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("debrief worker starts")
+    };
+    let _children = Children(vec![spawn_worker(), spawn_worker()]);
+    app.wait_for_jobs().await;
+
+    let meetings: i64 = sqlx::query_scalar(
+        "select count(*) from meetings where recording_id between 900000 and 900199",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(meetings, 200);
+    let jobs: Vec<(String, i32, String)> = sqlx::query_as(
+        "select status, attempts, lock_by from apalis.jobs where job_type = 'process_fathom_event'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(jobs.len(), 200);
+    assert!(
+        jobs.iter()
+            .all(|(status, attempts, _)| status == "Done" && *attempts == 1),
+        "every job ran exactly once: {:?}",
+        jobs.iter()
+            .filter(|j| j.0 != "Done" || j.1 != 1)
+            .collect::<Vec<_>>()
+    );
+    let processes: std::collections::HashSet<&str> = jobs
+        .iter()
+        .map(|(_, _, by)| by.trim_end_matches("-process-fathom-event"))
+        .collect();
+    assert_eq!(
+        processes.len(),
+        2,
+        "both worker processes took part: {processes:?}"
+    );
+    let processed: i64 = sqlx::query_scalar(
+        "select count(*) from fathom_events where state = 'processed' and attempts = 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(processed, 200);
+}
+
+fn tempdir_path() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("debrief-worker-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
