@@ -31,7 +31,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         scenarios
     };
-    println!("initial sync against the Fathom simulator at default rate limits (60/min, 30 heavy/min)");
+    println!(
+        "initial sync against the Fathom simulator at default rate limits (60/min, 30 heavy/min)"
+    );
     for meetings in scenarios {
         run(&admin_url, meetings).await?;
     }
@@ -165,13 +167,25 @@ async fn measure(db_url: &str, meetings: usize) -> anyhow::Result<()> {
         .await?;
     println!();
     println!("scenario: {meetings} meetings in Fathom");
-    println!("  run state                  {state}{}", error.map(|e| format!(" ({e})")).unwrap_or_default());
+    println!(
+        "  run state                  {state}{}",
+        error.map(|e| format!(" ({e})")).unwrap_or_default()
+    );
     println!("  meetings stored            {stored} (added by the run: {added})");
     println!("  pages                      {pages}");
-    println!("  run duration               {secs:.1} s (connect click to finished: {:.1} s)", wall.as_secs_f64());
-    println!("  meetings per minute        {:.0}", f64::from(added) / (secs / 60.0).max(1e-9));
+    println!(
+        "  run duration               {secs:.1} s (connect click to finished: {:.1} s)",
+        wall.as_secs_f64()
+    );
+    println!(
+        "  meetings per minute        {:.0}",
+        f64::from(added) / (secs / 60.0).max(1e-9)
+    );
     println!("  API calls (run row)        {api_calls}");
-    println!("  API calls (simulator log)  {} in all, {listing} heavy listing calls", calls.len());
+    println!(
+        "  API calls (simulator log)  {} in all, {listing} heavy listing calls",
+        calls.len()
+    );
     println!("  429s received              {rate_limited} (simulator answered {throttled})");
     println!(
         "  429 ratio                  {:.2}% (target <= 1%)",
