@@ -138,10 +138,10 @@ async fn measure(db_url: &str, meetings: usize) -> anyhow::Result<()> {
     }
 
     let deadline = Instant::now() + Duration::from_secs(600);
-    let run: (String, i32, i32, i32, i32, f64, Option<String>) = loop {
-        let row: Option<(String, i32, i32, i32, i32, f64, Option<String>)> = sqlx::query_as(
+    let run: FinishedRun = loop {
+        let row: Option<FinishedRun> = sqlx::query_as(
             "select state, pages, meetings_added, api_calls, rate_limited,
-                    extract(epoch from finished_at - started_at)::float8, error
+                    extract(epoch from finished_at - started_at)::float8 as secs, error
              from fathom_sync_runs where state not in ('queued', 'running')",
         )
         .fetch_optional(&pool)
@@ -155,7 +155,15 @@ async fn measure(db_url: &str, meetings: usize) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let wall = started.elapsed();
-    let (state, pages, added, api_calls, rate_limited, secs, error) = run;
+    let FinishedRun {
+        state,
+        pages,
+        meetings_added: added,
+        api_calls,
+        rate_limited,
+        secs,
+        error,
+    } = run;
     let calls = sim.calls();
     let listing = calls
         .iter()
@@ -194,6 +202,18 @@ async fn measure(db_url: &str, meetings: usize) -> anyhow::Result<()> {
     sim.shutdown().await;
     pool.close().await;
     Ok(())
+}
+
+/// The finished run as the benchmark reports it.
+#[derive(sqlx::FromRow)]
+struct FinishedRun {
+    state: String,
+    pages: i32,
+    meetings_added: i32,
+    api_calls: i32,
+    rate_limited: i32,
+    secs: f64,
+    error: Option<String>,
 }
 
 /// The CSRF token a page carries.
