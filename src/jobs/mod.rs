@@ -37,6 +37,10 @@ const MAX_ATTEMPTS: usize = 5;
 const SYNC_CONCURRENCY: usize = 8;
 /// How often the sync schedule starts due hourly syncs and resumes runs whose worker died.
 const SYNC_SCHEDULE_PERIOD: Duration = Duration::from_secs(60);
+/// First pause before a failed worker is started again; it doubles while failures repeat.
+const RESTART_PAUSE_MIN: Duration = Duration::from_secs(1);
+/// Longest pause between restarts; a worker that ran this long starts again from the minimum.
+const RESTART_PAUSE_MAX: Duration = Duration::from_secs(60);
 /// How long a stopping worker lets running jobs finish (a sync resumes from its cursor anyway).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -175,44 +179,55 @@ pub async fn run_workers(
 ) -> anyhow::Result<()> {
     let name = format!("debrief-{}", Uuid::now_v7());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let schedule_stopped = stopped.clone();
-    let until_stopped = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-            Ok::<(), std::io::Error>(())
+    let until_stopped = {
+        let stopped = stopped.clone();
+        move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+                Ok::<(), std::io::Error>(())
+            }
         }
     };
 
     // Each worker is its own task, so one busy or waiting job never delays another queue.
-    let events = WorkerBuilder::new(format!("{name}-process-fathom-event"))
-        .backend(storage::<ProcessFathomEvent>(
-            &state.db,
-            PROCESS_FATHOM_EVENT_QUEUE,
-            10,
-        ))
-        .data(state.clone())
-        .build(run_process_fathom_event);
-    let syncs = WorkerBuilder::new(format!("{name}-sync-fathom"))
-        .backend(storage::<SyncFathom>(
-            &state.db,
-            SYNC_FATHOM_QUEUE,
-            SYNC_CONCURRENCY,
-        ))
-        .concurrency(SYNC_CONCURRENCY)
-        .data(state.clone())
-        .build(run_sync_fathom);
-    let sync_schedule = run_sync_schedule(state, schedule_stopped);
+    let events = {
+        let (state, name, until_stopped) = (state.clone(), name.clone(), until_stopped.clone());
+        move |generation| {
+            WorkerBuilder::new(worker_name(&name, "process-fathom-event", generation))
+                .backend(storage::<ProcessFathomEvent>(
+                    &state.db,
+                    PROCESS_FATHOM_EVENT_QUEUE,
+                    10,
+                ))
+                .data(state.clone())
+                .build(run_process_fathom_event)
+                .run_until(until_stopped())
+        }
+    };
+    let syncs = {
+        let (state, until_stopped) = (state.clone(), until_stopped.clone());
+        move |generation| {
+            WorkerBuilder::new(worker_name(&name, "sync-fathom", generation))
+                .backend(storage::<SyncFathom>(
+                    &state.db,
+                    SYNC_FATHOM_QUEUE,
+                    SYNC_CONCURRENCY,
+                ))
+                .concurrency(SYNC_CONCURRENCY)
+                .data(state.clone())
+                .build(run_sync_fathom)
+                .run_until(until_stopped())
+        }
+    };
     let workers = [
-        tokio::spawn(report_exit(
-            "process_fathom_event",
-            events.run_until(until_stopped()),
-        )),
-        tokio::spawn(report_exit("sync_fathom", syncs.run_until(until_stopped()))),
-        tokio::spawn(report_exit("sync_schedule", async move {
-            sync_schedule.await;
-            Ok::<(), std::io::Error>(())
-        })),
+        tokio::spawn(supervise("process_fathom_event", stopped.clone(), events)),
+        tokio::spawn(supervise("sync_fathom", stopped.clone(), syncs)),
+        tokio::spawn(async move {
+            run_sync_schedule(state, stopped).await;
+            tracing::info!(worker = "sync_schedule", "job worker stopped");
+            Ok(())
+        }),
     ];
 
     shutdown.await;
@@ -237,16 +252,58 @@ pub async fn run_workers(
     }
 }
 
-/// Logs a worker that stops, at once (a worker that dies early must not go unnoticed until
-/// shutdown).
-async fn report_exit<E: std::fmt::Display>(
-    worker: &'static str,
-    run: impl Future<Output = Result<(), E>>,
-) -> Result<(), String> {
-    let result = run.await.map_err(|e| format!("{worker}: {e}"));
-    match &result {
-        Ok(()) => tracing::info!(worker, "job worker stopped"),
-        Err(e) => tracing::error!(worker, error = %e, "job worker failed"),
+/// The name a worker registers under in `apalis.workers`: the process's name, the queue, and
+/// how many times it was restarted (apalis refuses a second registration under a live name).
+fn worker_name(process: &str, queue: &str, generation: u32) -> String {
+    match generation {
+        0 => format!("{process}-{queue}"),
+        n => format!("{process}-{queue}-restart{n}"),
     }
-    result
+}
+
+/// Keeps one job worker running until the process stops. An apalis worker whose backend fails
+/// once (a failover, a dropped connection, a lost table) ends for good, while the web side keeps
+/// accepting webhooks whose jobs would then wait forever; so a failed worker is built again after
+/// a pause that doubles while failures repeat. Tasks it held are re-queued by apalis once its
+/// heartbeat is stale; sync runs resume from their cursor when their lease runs out.
+async fn supervise<F, Fut, E>(
+    worker: &'static str,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+    mut start: F,
+) -> Result<(), String>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut pause = RESTART_PAUSE_MIN;
+    let mut generation = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let result = start(generation)
+            .await
+            .map_err(|e| format!("{worker}: {e}"));
+        if *stopped.borrow() {
+            match &result {
+                Ok(()) => tracing::info!(worker, "job worker stopped"),
+                Err(e) => tracing::error!(worker, error = %e, "job worker failed while stopping"),
+            }
+            return result;
+        }
+        if started.elapsed() >= RESTART_PAUSE_MAX {
+            pause = RESTART_PAUSE_MIN;
+        }
+        match &result {
+            Ok(()) => tracing::error!(worker, ?pause, "job worker ended; restarting it"),
+            Err(e) => {
+                tracing::error!(worker, error = %e, ?pause, "job worker failed; restarting it")
+            }
+        }
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => return Ok(()),
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(RESTART_PAUSE_MAX);
+        generation += 1;
+    }
 }

@@ -1,5 +1,8 @@
 //! The worker process: housekeeping, and several worker processes sharing one database.
 
+use debrief::db::fathom_events::NewEvent;
+use debrief::domain::{FathomConnectionId, OrgId};
+use debrief::jobs::{self, ProcessFathomEvent};
 use sqlx::PgPool;
 
 use crate::helpers::spawn_app;
@@ -58,10 +61,6 @@ impl Drop for Children {
 
 #[sqlx::test]
 async fn two_worker_processes_share_a_burst_of_jobs_and_run_none_twice(db: PgPool) {
-    use debrief::db::fathom_events::NewEvent;
-    use debrief::domain::{FathomConnectionId, OrgId};
-    use debrief::jobs::{self, ProcessFathomEvent};
-
     let settings = crate::helpers::test_settings();
     let master_keys = secrecy::ExposeSecret::expose_secret(
         settings
@@ -90,44 +89,13 @@ async fn two_worker_processes_share_a_burst_of_jobs_and_run_none_twice(db: PgPoo
         .unwrap();
 
     // The burst: 200 stored webhook events, each with its job, committed before any worker runs.
-    let template: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures/fathom/meeting_full.json"),
-        )
-        .unwrap(),
+    queue_meeting_events(
+        &app.db,
+        org,
+        FathomConnectionId(connection),
+        900_000..900_200,
     )
-    .unwrap();
-    for n in 0..200i64 {
-        let mut body = template.clone();
-        body["recording_id"] = (900_000 + n).into();
-        let body = serde_json::to_vec(&body).unwrap();
-        let mut tx = app.db.begin().await.unwrap();
-        let event = debrief::db::fathom_events::insert(
-            &mut tx,
-            org,
-            &NewEvent {
-                webhook_id: &format!("msg_burst_{n}"),
-                connection_id: FathomConnectionId(connection),
-                body: &body,
-                recording_id: Some(900_000 + n),
-                error: None,
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        jobs::enqueue_process_fathom_event(
-            &mut tx,
-            ProcessFathomEvent {
-                org_id: org,
-                event_id: event,
-            },
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-    }
+    .await;
 
     let options = app.db.connect_options();
     let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL")).unwrap();
@@ -195,4 +163,127 @@ fn tempdir_path() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("debrief-worker-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Stores one webhook event (the full fixture meeting under each recording id) with its
+/// `ProcessFathomEvent` job per id, each in its own transaction, as the receiver does.
+async fn queue_meeting_events(
+    db: &PgPool,
+    org: OrgId,
+    connection: FathomConnectionId,
+    recording_ids: std::ops::Range<i64>,
+) {
+    let template: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/fathom/meeting_full.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for recording_id in recording_ids {
+        let mut body = template.clone();
+        body["recording_id"] = recording_id.into();
+        let body = serde_json::to_vec(&body).unwrap();
+        let mut tx = db.begin().await.unwrap();
+        let event = debrief::db::fathom_events::insert(
+            &mut tx,
+            org,
+            &NewEvent {
+                webhook_id: &format!("msg_queued_{recording_id}"),
+                connection_id: connection,
+                body: &body,
+                recording_id: Some(recording_id),
+                error: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        jobs::enqueue_process_fathom_event(
+            &mut tx,
+            ProcessFathomEvent {
+                org_id: org,
+                event_id: event,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+#[sqlx::test]
+async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
+    let app = crate::helpers::spawn_app(db).await;
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    app.connect_fathom(
+        &ada,
+        &slug,
+        "ada@example.com",
+        crate::helpers::ADA_FATHOM_KEY,
+    )
+    .await;
+    app.wait_for_jobs().await;
+    let org = OrgId(app.org_id(&slug).await);
+    let connection: uuid::Uuid = sqlx::query_scalar("select id from fathom_connections")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+
+    // The queue table disappears for a while (as in a database failover): every worker's next
+    // fetch fails.
+    sqlx::query("alter table apalis.jobs rename to jobs_unavailable")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    sqlx::query("alter table apalis.jobs_unavailable rename to jobs")
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    queue_meeting_events(
+        &app.db,
+        org,
+        FathomConnectionId(connection),
+        700_000..700_005,
+    )
+    .await;
+    app.wait_for_jobs().await;
+    let meetings: i64 = sqlx::query_scalar(
+        "select count(*) from meetings where recording_id between 700000 and 700004",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        meetings, 5,
+        "webhook jobs queued after the failure are processed"
+    );
+
+    let mut tx = app.db.begin().await.unwrap();
+    debrief::integrations::fathom_sync::request_sync(
+        &mut tx,
+        &app.state,
+        org,
+        FathomConnectionId(connection),
+        debrief::db::fathom_sync_runs::SyncSource::Manual,
+        debrief::integrations::fathom_sync::SyncWindow::LastDays(30),
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    app.wait_for_jobs().await;
+    let states: Vec<String> =
+        sqlx::query_scalar("select state from fathom_sync_runs order by queued_at")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        states,
+        ["succeeded", "succeeded"],
+        "a sync asked for after the failure runs to the end"
+    );
 }
