@@ -15,6 +15,7 @@ use tower_sessions::cookie::Key;
 
 use crate::config::Settings;
 use crate::state::AppState;
+use crate::telemetry;
 use crate::web;
 
 /// A bound, ready-to-serve Debrief web server.
@@ -62,16 +63,24 @@ impl Application {
         let key = session_key(&settings)?;
         let port = listener.local_addr()?.port();
         let state = AppState::new(settings, db)?;
-        let router = web::router(state.clone(), key).layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let route = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(|p| p.as_str().to_owned())
-                    .unwrap_or_else(|| "unmatched".to_owned());
-                tracing::info_span!("request", method = %request.method(), route)
-            }),
-        );
+        let router = web::router(state.clone(), key)
+            .layer(axum::middleware::from_fn(telemetry::remember_request_span))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_else(|| "unmatched".to_owned());
+                    // `org_id` is filled in once the org is known (see `auth::extractors`).
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        route,
+                        org_id = tracing::field::Empty
+                    )
+                }),
+            );
         Ok(Application {
             state,
             listener,

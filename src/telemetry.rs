@@ -30,3 +30,26 @@ pub fn init() {
     let _ =
         tracing::subscriber::set_global_default(subscriber(DEFAULT_FILTER, std::io::stderr, ansi));
 }
+
+/// The request's own span (the one `TraceLayer` opens), kept in the request's extensions so an
+/// extractor deeper in the stack, under other layers' spans, can add the org to it.
+#[derive(Clone)]
+pub struct RequestSpan(pub tracing::Span);
+
+/// Middleware, just inside `TraceLayer`: remembers the request span for [`record_org_id`].
+pub async fn remember_request_span(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request
+        .extensions_mut()
+        .insert(RequestSpan(tracing::Span::current()));
+    next.run(request).await
+}
+
+/// Records the org a request acts for on its request span, so every line it logs carries it.
+pub fn record_org_id(extensions: &axum::http::Extensions, org_id: impl std::fmt::Display) {
+    if let Some(RequestSpan(span)) = extensions.get::<RequestSpan>() {
+        span.record("org_id", tracing::field::display(org_id));
+    }
+}

@@ -114,19 +114,22 @@ impl FromRequestParts<AppState> for OrgContext {
             });
         };
         match db::orgs::find_membership(&state.db, user_id, &slug).await? {
-            Some(m) => Ok(OrgContext {
-                user: CurrentUser {
-                    id: m.user_id,
-                    name: m.user_name,
-                    email: m.user_email,
-                },
-                org: OrgRef {
-                    id: m.org_id,
-                    slug: m.org_slug,
-                    name: m.org_name,
-                },
-                role: m.role,
-            }),
+            Some(m) => {
+                crate::telemetry::record_org_id(&parts.extensions, m.org_id);
+                Ok(OrgContext {
+                    user: CurrentUser {
+                        id: m.user_id,
+                        name: m.user_name,
+                        email: m.user_email,
+                    },
+                    org: OrgRef {
+                        id: m.org_id,
+                        slug: m.org_slug,
+                        name: m.org_name,
+                    },
+                    role: m.role,
+                })
+            }
             None => match db::users::find_by_id(&state.db, user_id).await? {
                 Some(_) => Err(AppError::NotFound),
                 None => {

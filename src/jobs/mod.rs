@@ -15,6 +15,7 @@ use apalis::prelude::{
 use apalis_postgres::{Config, PostgresStorage};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::db::fathom_sync_runs::SyncSource;
@@ -95,13 +96,29 @@ async fn run_process_fathom_event(
     args: ProcessFathomEvent,
     state: Data<AppState>,
 ) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!(
+        "job",
+        job = PROCESS_FATHOM_EVENT_QUEUE,
+        org_id = %args.org_id,
+        event_id = %args.event_id
+    );
     process_fathom_event(&state, args)
+        .instrument(span)
         .await
         .map_err(|e| BoxDynError::from(format!("{e:#}")))
 }
 
 async fn run_sync_fathom(args: SyncFathom, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!(
+        "job",
+        job = SYNC_FATHOM_QUEUE,
+        org_id = %args.org_id,
+        connection_id = %args.connection_id,
+        run_id = %args.run_id,
+        source = ?args.source
+    );
     sync_fathom(&state, args)
+        .instrument(span)
         .await
         .map_err(|e| BoxDynError::from(format!("{e:#}")))
 }

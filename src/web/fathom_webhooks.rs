@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use uuid::Uuid;
@@ -20,6 +20,7 @@ use crate::fathom::webhook_signature::{SignatureError, SignedHeaders, WebhookSec
 use crate::integrations::fathom_connections::WEBHOOK_SECRET_FIELD;
 use crate::jobs::{self, ProcessFathomEvent};
 use crate::state::AppState;
+use crate::telemetry;
 
 fn answer(status: StatusCode, code: &str, message: &str) -> Response {
     (
@@ -37,12 +38,14 @@ fn accepted(status: &str) -> Response {
 pub async fn create_fathom_webhook_event(
     State(state): State<AppState>,
     Path(org_id): Path<String>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let Ok(org) = org_id.parse::<Uuid>().map(OrgId) else {
         return answer(StatusCode::NOT_FOUND, "not_found", "No such organisation.");
     };
+    telemetry::record_org_id(&extensions, org);
     let signed = match SignedHeaders::from_headers(&headers) {
         Ok(signed) => signed,
         Err(err) => return answer(StatusCode::BAD_REQUEST, "bad_headers", &err.to_string()),

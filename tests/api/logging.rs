@@ -48,3 +48,49 @@ async fn sign_up_and_login_never_log_passwords_or_session_ids(db: PgPool) {
         assert!(!logs.contains(&id), "a session id reached the logs");
     }
 }
+
+#[sqlx::test]
+async fn org_scoped_requests_webhooks_and_jobs_log_under_their_org_id(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    let org = app.org_id(&slug).await;
+    ada.get(&format!("/o/{slug}/members")).await;
+    app.connect_fathom(
+        &ada,
+        &slug,
+        "ada@example.com",
+        crate::helpers::ADA_FATHOM_KEY,
+    )
+    .await;
+    app.fathom()
+        .add_meeting(
+            crate::helpers::ADA_FATHOM_KEY,
+            debrief::sim::fathom::MeetingSpec::default(),
+        )
+        .unwrap();
+    app.fathom().wait_for_deliveries().await;
+    app.wait_for_jobs().await;
+
+    let logs = captured_logs();
+    let under_org = |marker: &str| {
+        logs.lines()
+            .filter(|line| line.contains(marker))
+            .any(|line| line.contains(&format!("org_id={org}")))
+    };
+    assert!(
+        under_org("route=\"/o/{org_slug}/members\""),
+        "the members page request carries org_id: {logs}"
+    );
+    assert!(
+        under_org("route=\"/api/integrations/fathom/webhook/{org_id}\""),
+        "the webhook request carries org_id"
+    );
+    assert!(
+        under_org("Fathom event processed"),
+        "the ingest job carries org_id"
+    );
+    assert!(
+        under_org("job=\"sync_fathom\""),
+        "the sync job carries org_id"
+    );
+}
