@@ -1,5 +1,6 @@
-//! A worker process: the job workers (`jobs::run_workers`), housekeeping of expired sessions and old
-//! failed sign-ins, and retrying the deletion of disconnected connections' Fathom webhooks.
+//! A worker process: the job workers (`jobs::run_workers`), housekeeping (expired sessions, old
+//! failed sign-ins, old finished tasks), and retrying the deletion of disconnected connections'
+//! Fathom webhooks.
 
 use std::time::Duration;
 
@@ -43,7 +44,12 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
     tracing::info!("worker stopped");
 }
 
-/// Deletes expired sessions and failed sign-ins older than a day.
+/// How long finished background tasks stay in the queue tables.
+const DONE_TASKS_KEPT: chrono::Duration = chrono::Duration::days(7);
+/// How long tasks that failed for good stay (longer, for investigating).
+const FAILED_TASKS_KEPT: chrono::Duration = chrono::Duration::days(30);
+
+/// Deletes expired sessions, failed sign-ins older than a day, and old finished background tasks.
 pub async fn housekeeping(db: &PgPool) {
     match db::sessions::delete_expired(db).await {
         Ok(n) if n > 0 => tracing::info!(deleted = n, "deleted expired sessions"),
@@ -54,5 +60,14 @@ pub async fn housekeeping(db: &PgPool) {
         Ok(n) if n > 0 => tracing::info!(deleted = n, "deleted old failed sign-ins"),
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "could not delete old failed sign-ins"),
+    }
+    match jobs::prune_finished(db, DONE_TASKS_KEPT, FAILED_TASKS_KEPT).await {
+        Ok(pruned) if pruned != jobs::Pruned::default() => tracing::info!(
+            tasks = pruned.tasks,
+            workers = pruned.workers,
+            "deleted old finished background tasks"
+        ),
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = ?err, "could not delete old background tasks"),
     }
 }

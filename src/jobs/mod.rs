@@ -69,6 +69,45 @@ pub async fn setup(db: &PgPool) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("apalis storage setup failed: {e}"))
 }
 
+/// What [`prune_finished`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Tasks that finished long enough ago.
+    pub tasks: u64,
+    /// Registrations of worker processes that are gone.
+    pub workers: u64,
+}
+
+/// Keeps apalis's tables from growing without end: deletes tasks done more than `done_for` ago,
+/// tasks that failed for good more than `failed_for` ago (kept longer, to investigate), and the
+/// registrations of worker processes silent for a day that no task still names.
+pub async fn prune_finished(
+    db: &PgPool,
+    done_for: chrono::Duration,
+    failed_for: chrono::Duration,
+) -> anyhow::Result<Pruned> {
+    let tasks = sqlx::query(
+        "delete from apalis.jobs
+          where (status = 'Done' and done_at < now() - $1)
+             or ((status = 'Killed' or (status = 'Failed' and attempts >= max_attempts))
+                 and coalesce(done_at, run_at) < now() - $2)",
+    )
+    .bind(done_for)
+    .bind(failed_for)
+    .execute(db)
+    .await?
+    .rows_affected();
+    let workers = sqlx::query(
+        "delete from apalis.workers w
+          where w.last_seen < now() - interval '1 day'
+            and not exists (select 1 from apalis.jobs j where j.lock_by = w.id)",
+    )
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(Pruned { tasks, workers })
+}
+
 /// Enqueues `ProcessFathomEvent` on `conn`, so it commits (or not) with the caller's transaction.
 pub async fn enqueue_process_fathom_event(
     conn: &mut PgConnection,

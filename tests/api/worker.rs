@@ -287,3 +287,91 @@ async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
         "a sync asked for after the failure runs to the end"
     );
 }
+
+#[sqlx::test]
+async fn housekeeping_prunes_old_finished_tasks_and_keeps_recent_and_failed_ones(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    app.connect_fathom(
+        &ada,
+        &slug,
+        "ada@example.com",
+        crate::helpers::ADA_FATHOM_KEY,
+    )
+    .await;
+    app.wait_for_jobs().await;
+    let org = OrgId(app.org_id(&slug).await);
+    let connection: uuid::Uuid = sqlx::query_scalar("select id from fathom_connections")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    queue_meeting_events(
+        &app.db,
+        org,
+        FathomConnectionId(connection),
+        800_000..800_004,
+    )
+    .await;
+    app.wait_for_jobs().await;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "select id from apalis.jobs where job_type = 'process_fathom_event' order by id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 4);
+    let age = |id: &str, status: &str, days: i32| {
+        let db = app.db.clone();
+        let id = id.to_owned();
+        let status = status.to_owned();
+        async move {
+            sqlx::query(
+                "update apalis.jobs set status = $2, attempts = max_attempts,
+                        done_at = now() - make_interval(days => $3) where id = $1",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(days)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+    };
+    age(&ids[0], "Done", 8).await; // done over a week ago: goes
+    age(&ids[1], "Done", 6).await; // done this week: stays
+    age(&ids[2], "Failed", 8).await; // failed for good, kept for a month: stays
+    age(&ids[3], "Killed", 31).await; // killed over a month ago: goes
+    sqlx::query(
+        "insert into apalis.workers (id, worker_type, storage_name, last_seen)
+         values ('gone-worker', 'process_fathom_event', 'PgStorage', now() - interval '2 days')",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    debrief::worker::housekeeping(&app.db).await;
+
+    let left: Vec<String> = sqlx::query_scalar(
+        "select id from apalis.jobs where job_type = 'process_fathom_event' order by id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(left, [ids[1].clone(), ids[2].clone()]);
+    let workers: Vec<String> = sqlx::query_scalar("select id from apalis.workers")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert!(!workers.contains(&"gone-worker".to_owned()));
+    assert!(
+        !workers.is_empty(),
+        "the running workers' registrations stay: {workers:?}"
+    );
+    let meetings: i64 = sqlx::query_scalar(
+        "select count(*) from meetings where recording_id between 800000 and 800003",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(meetings, 4, "pruning tasks leaves what they stored");
+}
