@@ -16,7 +16,7 @@ use crate::db::meetings::{AttendeeRow, FullMeeting, MeetingListItem, PAGE_SIZE};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::layout::Layout;
-use crate::web::markdown::render_safe;
+use crate::web::markdown::render_section;
 
 /// The Meetings list.
 #[derive(Template, WebTemplate)]
@@ -110,7 +110,11 @@ pub async fn show_meeting(
         .await?
         .ok_or(AppError::NotFound)?;
     let (external, internal) = m.attendees.iter().cloned().partition(|a| a.is_external);
-    let summary_html = m.meeting.summary_markdown.as_deref().map(render_safe);
+    let summary_html = m
+        .meeting
+        .summary_markdown
+        .as_deref()
+        .map(|summary| render_section(summary, "Summary"));
     let fathom_link = m
         .meeting
         .share_url

@@ -129,7 +129,10 @@ async fn a_hostile_summary_is_rendered_inert(db: PgPool) {
     let summary_start = page.find(r#"<div id="summary">"#).expect("summary block");
     let summary = &page[summary_start..];
     let summary = &summary[..summary.find("</section>").unwrap()];
-    assert!(summary.contains("<h2>Notes</h2>"), "{summary}");
+    assert!(
+        summary.contains("<h3>Notes</h3>"),
+        "headings sit under the page's own Summary heading: {summary}"
+    );
     assert!(summary.contains("<strong>Budget</strong>"), "{summary}");
     assert!(!summary.contains("<script"), "{summary}");
     assert!(!summary.contains("onerror"), "{summary}");
