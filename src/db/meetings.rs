@@ -346,11 +346,13 @@ pub struct MeetingListItem {
     pub attendee_count: i64,
 }
 
-/// A page of the org's meetings, newest first, strictly before the keyset `(started_at, id)`.
+/// Up to `limit` of the org's meetings, newest first, strictly before the keyset
+/// `(started_at, id)`.
 pub async fn list(
     db: &PgPool,
     org: OrgId,
     before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
 ) -> sqlx::Result<Vec<MeetingListItem>> {
     sqlx::query_as(
         "select m.id, m.title, m.started_at, m.recorded_by_name, m.recorded_by_email,
@@ -364,7 +366,7 @@ pub async fn list(
     .bind(org)
     .bind(before.map(|b| b.0))
     .bind(before.map(|b| b.1))
-    .bind(PAGE_SIZE + 1)
+    .bind(limit)
     .fetch_all(db)
     .await
 }

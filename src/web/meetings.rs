@@ -61,7 +61,7 @@ pub async fn list_meetings(
             )
         })?),
     };
-    let mut meetings = db::meetings::list(&state.db, ctx.org.id, before).await?;
+    let mut meetings = db::meetings::list(&state.db, ctx.org.id, before, PAGE_SIZE + 1).await?;
     let older = if meetings.len() as i64 > PAGE_SIZE {
         meetings.truncate(PAGE_SIZE as usize);
         meetings.last().map(encode_cursor)

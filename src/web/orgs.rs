@@ -56,7 +56,14 @@ pub struct OrgPage {
     pub members: Vec<db::memberships::Member>,
     /// Fathom connections that need someone's attention.
     pub attention: Vec<Attention>,
+    /// Whether any Fathom account is connected (active or needing a new key).
+    pub fathom_connected: bool,
+    /// The newest few meetings.
+    pub latest_meetings: Vec<db::meetings::MeetingListItem>,
 }
+
+/// How many meetings the org home shows.
+const LATEST_MEETINGS: i64 = 5;
 
 /// A Fathom connection the org home warns about.
 pub struct Attention {
@@ -90,6 +97,13 @@ pub async fn show_org(
             })
         })
         .collect();
+    let fathom_connected = connections.iter().any(|c| {
+        matches!(
+            c.state,
+            ConnectionState::Active | ConnectionState::NeedsReconnect
+        )
+    });
+    let latest_meetings = db::meetings::list(&state.db, ctx.org.id, None, LATEST_MEETINGS).await?;
     Ok(OrgPage {
         layout: Layout::for_org(&state.db, &session, &ctx, "home", ctx.org.name.clone()).await?,
         org_name: ctx.org.name.clone(),
@@ -98,6 +112,8 @@ pub async fn show_org(
         can_manage: ctx.role.can_manage(),
         members,
         attention,
+        fathom_connected,
+        latest_meetings,
     })
 }
 

@@ -1,6 +1,6 @@
 //! The Meetings pages: a meeting that arrived from Fathom shows with all its parts; summaries are
 //! sanitised; the list pages by keyset without losing or repeating a meeting; other orgs' meetings
-//! are 404.
+//! are 404; the org home lists its own newest meetings.
 
 use debrief::domain::OrgId;
 use debrief::fathom::mapping::meeting_record;
@@ -205,4 +205,65 @@ async fn another_orgs_meetings_are_not_found(db: PgPool) {
     }
     let (_, list) = ada.get_html(&format!("/o/{a_slug}/meetings")).await;
     assert!(select_text(&list, "#no-meetings").is_some());
+}
+
+#[sqlx::test]
+async fn the_org_home_shows_the_five_newest_meetings_of_its_own_org_only(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug, org) = org_of(&app, "Ada", "ada@example.com").await;
+    let (bob, bob_slug, bob_org) = org_of(&app, "Bob", "bob@example.com").await;
+
+    let (_, home) = ada.get_html(&format!("/o/{slug}/")).await;
+    assert!(
+        select_text(&home, "#no-meetings").is_some(),
+        "an empty org says so"
+    );
+    assert_eq!(
+        select_attr(&home, "#latest-meetings a[role=button]", "href").as_deref(),
+        Some(format!("/o/{slug}/integrations/fathom/connect").as_str()),
+        "an owner without Fathom is offered to connect it"
+    );
+
+    let base: chrono::DateTime<chrono::Utc> = "2026-03-01T09:00:00Z".parse().unwrap();
+    let mut ids = Vec::new();
+    for n in 0..7i64 {
+        let at = (base + chrono::Duration::days(n)).to_rfc3339();
+        ids.push(
+            store(&app, org, 5000 + n, |m| {
+                m["title"] = Value::from(format!("Call number {n}"));
+                m["recording_start_time"] = Value::from(at.clone());
+                m["scheduled_start_time"] = Value::from(at);
+            })
+            .await,
+        );
+    }
+    store(&app, bob_org, 6000, |m| {
+        m["title"] = Value::from("Bob's private call");
+    })
+    .await;
+
+    let (status, home) = ada.get_html(&format!("/o/{slug}/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        select_texts(&home, "#latest-meetings li a"),
+        [
+            "Call number 6",
+            "Call number 5",
+            "Call number 4",
+            "Call number 3",
+            "Call number 2"
+        ],
+        "the five newest, newest first"
+    );
+    assert_eq!(
+        select_attr(&home, "#latest-meetings li a", "href").as_deref(),
+        Some(format!("/o/{slug}/meetings/{}", ids[6]).as_str())
+    );
+    assert!(!home.contains("Bob&#39;s private call") && !home.contains("Bob's private call"));
+
+    let (_, bob_home) = bob.get_html(&format!("/o/{bob_slug}/")).await;
+    assert_eq!(
+        select_texts(&bob_home, "#latest-meetings li a"),
+        ["Bob's private call"]
+    );
 }
