@@ -74,28 +74,10 @@ async fn two_worker_processes_share_a_burst_of_jobs_and_run_none_twice(db: PgPoo
     let app =
         crate::helpers::spawn_app_with_fathom(db, settings, crate::helpers::test_fathom(), false)
             .await;
-    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
-    app.connect_fathom(
-        &ada,
-        &slug,
-        "ada@example.com",
-        crate::helpers::ADA_FATHOM_KEY,
-    )
-    .await;
-    let org = OrgId(app.org_id(&slug).await);
-    let connection: uuid::Uuid = sqlx::query_scalar("select id from fathom_connections")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let (org, connection) = ada_connects_fathom(&app).await;
 
     // The burst: 200 stored webhook events, each with its job, committed before any worker runs.
-    queue_meeting_events(
-        &app.db,
-        org,
-        FathomConnectionId(connection),
-        900_000..900_200,
-    )
-    .await;
+    queue_meeting_events(&app.db, org, connection, 900_000..900_200).await;
 
     let options = app.db.connect_options();
     let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL")).unwrap();
@@ -165,6 +147,24 @@ fn tempdir_path() -> std::path::PathBuf {
     dir
 }
 
+/// Ada signs up and connects Fathom through the form; returns her org and the connection.
+async fn ada_connects_fathom(app: &crate::helpers::TestApp) -> (OrgId, FathomConnectionId) {
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    app.connect_fathom(
+        &ada,
+        &slug,
+        "ada@example.com",
+        crate::helpers::ADA_FATHOM_KEY,
+    )
+    .await;
+    let org = OrgId(app.org_id(&slug).await);
+    let connection = sqlx::query_scalar("select id from fathom_connections")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    (org, FathomConnectionId(connection))
+}
+
 /// Stores one webhook event (the full fixture meeting under each recording id) with its
 /// `ProcessFathomEvent` job per id, each in its own transaction, as the receiver does.
 async fn queue_meeting_events(
@@ -216,20 +216,8 @@ async fn queue_meeting_events(
 #[sqlx::test]
 async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
     let app = crate::helpers::spawn_app(db).await;
-    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
-    app.connect_fathom(
-        &ada,
-        &slug,
-        "ada@example.com",
-        crate::helpers::ADA_FATHOM_KEY,
-    )
-    .await;
+    let (org, connection) = ada_connects_fathom(&app).await;
     app.wait_for_jobs().await;
-    let org = OrgId(app.org_id(&slug).await);
-    let connection: uuid::Uuid = sqlx::query_scalar("select id from fathom_connections")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
 
     // The queue table disappears for a while (as in a database failover): every worker's next
     // fetch fails.
@@ -243,13 +231,7 @@ async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
         .await
         .unwrap();
 
-    queue_meeting_events(
-        &app.db,
-        org,
-        FathomConnectionId(connection),
-        700_000..700_005,
-    )
-    .await;
+    queue_meeting_events(&app.db, org, connection, 700_000..700_005).await;
     app.wait_for_jobs().await;
     let meetings: i64 = sqlx::query_scalar(
         "select count(*) from meetings where recording_id between 700000 and 700004",
@@ -267,7 +249,7 @@ async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
         &mut tx,
         &app.state,
         org,
-        FathomConnectionId(connection),
+        connection,
         debrief::db::fathom_sync_runs::SyncSource::Manual,
         debrief::integrations::fathom_sync::SyncWindow::LastDays(30),
         None,
@@ -291,27 +273,9 @@ async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
 #[sqlx::test]
 async fn housekeeping_prunes_old_finished_tasks_and_keeps_recent_and_failed_ones(db: PgPool) {
     let app = spawn_app(db).await;
-    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
-    app.connect_fathom(
-        &ada,
-        &slug,
-        "ada@example.com",
-        crate::helpers::ADA_FATHOM_KEY,
-    )
-    .await;
+    let (org, connection) = ada_connects_fathom(&app).await;
     app.wait_for_jobs().await;
-    let org = OrgId(app.org_id(&slug).await);
-    let connection: uuid::Uuid = sqlx::query_scalar("select id from fathom_connections")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    queue_meeting_events(
-        &app.db,
-        org,
-        FathomConnectionId(connection),
-        800_000..800_004,
-    )
-    .await;
+    queue_meeting_events(&app.db, org, connection, 800_000..800_004).await;
     app.wait_for_jobs().await;
     let ids: Vec<String> = sqlx::query_scalar(
         "select id from apalis.jobs where job_type = 'process_fathom_event' order by id",
