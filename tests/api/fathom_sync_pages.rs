@@ -14,18 +14,9 @@ use crate::helpers::{
 
 /// Ada's org with her Fathom connected and its initial sync finished.
 async fn connected(app: &TestApp) -> (Browser, String, uuid::Uuid) {
-    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
-    let response = app
-        .connect_fathom(&ada, &slug, "ada@example.com", ADA_FATHOM_KEY)
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let ada = app.ada_with_fathom().await;
     app.wait_for_jobs().await;
-    let connection: uuid::Uuid =
-        sqlx::query_scalar("select id from fathom_connections where state = 'active'")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    (ada, slug, connection)
+    (ada.browser, ada.slug, ada.connection.0)
 }
 
 async fn open_runs(app: &TestApp) -> i64 {

@@ -11,14 +11,10 @@ use crate::helpers::{ADA_FATHOM_KEY, BOB_FATHOM_KEY, TestApp, spawn_app};
 /// Ada's org "Acme" with Fathom connected and its initial sync finished; returns the org slug, id
 /// and the webhook secret.
 async fn connected(app: &TestApp) -> (String, uuid::Uuid, String) {
-    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
-    let response = app
-        .connect_fathom(&ada, &slug, "ada@example.com", ADA_FATHOM_KEY)
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let ada = app.ada_with_fathom().await;
     app.wait_for_jobs().await;
     let secret = app.fathom().webhooks()[0].webhook.secret.clone();
-    (slug.clone(), app.org_id(&slug).await, secret)
+    (ada.slug, ada.org.0, secret)
 }
 
 /// The `recording_id` of `meeting_full.json` (not one of the simulator's meetings).

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use debrief::config::Settings;
+use debrief::domain::{FathomConnectionId, OrgId};
 use debrief::sim::fathom::{FathomSim, SimHandle, SimUser};
 use debrief::startup::Application;
 use debrief::state::AppState;
@@ -51,6 +52,14 @@ fn init_logs() {
 pub fn captured_logs() -> String {
     let buffer = LOGS.get().expect("spawn_app installs the log capture");
     String::from_utf8_lossy(&buffer.lock().expect("log buffer poisoned")).into_owned()
+}
+
+/// Ada's org after [`TestApp::ada_with_fathom`].
+pub struct AdaWithFathom {
+    pub browser: Browser,
+    pub slug: String,
+    pub org: OrgId,
+    pub connection: FathomConnectionId,
 }
 
 /// A running Debrief on a loopback port over a test database, with its own Fathom simulator.
@@ -200,6 +209,30 @@ impl TestApp {
                 &[("fathom_email", fathom_email), ("api_key", key)],
             )
             .await
+    }
+
+    /// Ada signs up (org "Acme") and connects her Fathom key through the form, which must
+    /// succeed; the first sync is queued, not waited for.
+    pub async fn ada_with_fathom(&self) -> AdaWithFathom {
+        let (browser, slug) = self.signup("Ada", "ada@example.com", "Acme").await;
+        let response = self
+            .connect_fathom(&browser, &slug, "ada@example.com", ADA_FATHOM_KEY)
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "Fathom connects");
+        let org = OrgId(self.org_id(&slug).await);
+        let connection = sqlx::query_scalar(
+            "select id from fathom_connections where org_id = $1 and state = 'active'",
+        )
+        .bind(org.0)
+        .fetch_one(&self.db)
+        .await
+        .expect("Ada's live connection");
+        AdaWithFathom {
+            browser,
+            slug,
+            org,
+            connection: FathomConnectionId(connection),
+        }
     }
 
     /// Waits (up to 20 s) until every stored webhook event has been processed by the job workers.

@@ -52,16 +52,9 @@ async fn sign_up_and_login_never_log_passwords_or_session_ids(db: PgPool) {
 #[sqlx::test]
 async fn org_scoped_requests_webhooks_and_jobs_log_under_their_org_id(db: PgPool) {
     let app = spawn_app(db).await;
-    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
-    let org = app.org_id(&slug).await;
-    ada.get(&format!("/o/{slug}/members")).await;
-    app.connect_fathom(
-        &ada,
-        &slug,
-        "ada@example.com",
-        crate::helpers::ADA_FATHOM_KEY,
-    )
-    .await;
+    let ada = app.ada_with_fathom().await;
+    let (slug, org) = (ada.slug, ada.org);
+    ada.browser.get(&format!("/o/{slug}/members")).await;
     app.fathom()
         .add_meeting(
             crate::helpers::ADA_FATHOM_KEY,

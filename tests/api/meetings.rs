@@ -10,7 +10,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::helpers::{
-    ADA_FATHOM_KEY, Browser, TestApp, select_attr, select_text, select_texts, spawn_app,
+    ADA_FATHOM_KEY, AdaWithFathom, Browser, TestApp, select_attr, select_text, select_texts,
+    spawn_app,
 };
 
 fn fixture() -> Value {
@@ -48,9 +49,9 @@ async fn org_of(app: &TestApp, name: &str, email: &str) -> (Browser, String, Org
 #[sqlx::test]
 async fn a_meeting_delivered_by_fathom_shows_with_all_its_parts(db: PgPool) {
     let app = spawn_app(db).await;
-    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
-    app.connect_fathom(&ada, &slug, "ada@example.com", ADA_FATHOM_KEY)
-        .await;
+    let AdaWithFathom {
+        browser: ada, slug, ..
+    } = app.ada_with_fathom().await;
     app.wait_for_jobs().await;
     let recorded = app
         .fathom()

@@ -74,7 +74,8 @@ async fn two_worker_processes_share_a_burst_of_jobs_and_run_none_twice(db: PgPoo
     let app =
         crate::helpers::spawn_app_with_fathom(db, settings, crate::helpers::test_fathom(), false)
             .await;
-    let (org, connection) = ada_connects_fathom(&app).await;
+    let ada = app.ada_with_fathom().await;
+    let (org, connection) = (ada.org, ada.connection);
 
     // The burst: 200 stored webhook events, each with its job, committed before any worker runs.
     queue_meeting_events(&app.db, org, connection, 900_000..900_200).await;
@@ -147,24 +148,6 @@ fn tempdir_path() -> std::path::PathBuf {
     dir
 }
 
-/// Ada signs up and connects Fathom through the form; returns her org and the connection.
-async fn ada_connects_fathom(app: &crate::helpers::TestApp) -> (OrgId, FathomConnectionId) {
-    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
-    app.connect_fathom(
-        &ada,
-        &slug,
-        "ada@example.com",
-        crate::helpers::ADA_FATHOM_KEY,
-    )
-    .await;
-    let org = OrgId(app.org_id(&slug).await);
-    let connection = sqlx::query_scalar("select id from fathom_connections")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    (org, FathomConnectionId(connection))
-}
-
 /// Stores one webhook event (the full fixture meeting under each recording id) with its
 /// `ProcessFathomEvent` job per id, each in its own transaction, as the receiver does.
 async fn queue_meeting_events(
@@ -216,7 +199,8 @@ async fn queue_meeting_events(
 #[sqlx::test]
 async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
     let app = crate::helpers::spawn_app(db).await;
-    let (org, connection) = ada_connects_fathom(&app).await;
+    let ada = app.ada_with_fathom().await;
+    let (org, connection) = (ada.org, ada.connection);
     app.wait_for_jobs().await;
 
     // The queue table disappears for a while (as in a database failover): every worker's next
@@ -273,7 +257,8 @@ async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
 #[sqlx::test]
 async fn housekeeping_prunes_old_finished_tasks_and_keeps_recent_and_failed_ones(db: PgPool) {
     let app = spawn_app(db).await;
-    let (org, connection) = ada_connects_fathom(&app).await;
+    let ada = app.ada_with_fathom().await;
+    let (org, connection) = (ada.org, ada.connection);
     app.wait_for_jobs().await;
     queue_meeting_events(&app.db, org, connection, 800_000..800_004).await;
     app.wait_for_jobs().await;
