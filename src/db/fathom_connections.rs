@@ -71,6 +71,8 @@ pub struct ConnectionSummary {
     pub api_key_hint: String,
     pub webhook_id: Option<String>,
     pub connected_at: DateTime<Utc>,
+    /// Who connected it (the person whose Fathom key it is, normally).
+    pub connected_by: Option<UserId>,
     pub connected_by_name: Option<String>,
     pub disconnected_at: Option<DateTime<Utc>>,
     pub disconnected_by_name: Option<String>,
@@ -88,6 +90,7 @@ pub struct ConnectionKeys {
     pub api_key_ciphertext: Option<String>,
     pub webhook_id: Option<String>,
     pub webhook_cleanup_attempts: i32,
+    pub connected_by: Option<UserId>,
 }
 
 /// A connection about to be stored, its secrets already encrypted.
@@ -103,7 +106,7 @@ pub struct NewConnection<'a> {
     pub connected_by: UserId,
 }
 
-const KEYS_COLUMNS: &str = "id, org_id, fathom_user_email, state, api_key_ciphertext, webhook_id, webhook_cleanup_attempts";
+const KEYS_COLUMNS: &str = "id, org_id, fathom_user_email, state, api_key_ciphertext, webhook_id, webhook_cleanup_attempts, connected_by";
 
 /// Stores a new active connection.
 pub async fn insert(
@@ -131,31 +134,46 @@ pub async fn insert(
     Ok(())
 }
 
+/// Columns of a [`ConnectionSummary`], over `fathom_connections c` joined to `users cu` (who
+/// connected) and `users du` (who disconnected).
+const SUMMARY_COLUMNS: &str = "c.id, c.fathom_user_email, c.state, c.api_key_hint, c.webhook_id,
+    c.connected_at, c.connected_by, cu.name as connected_by_name, c.disconnected_at,
+    du.name as disconnected_by_name, c.webhook_cleanup, c.webhook_cleanup_error
+    from fathom_connections c
+    left join users cu on cu.id = c.connected_by
+    left join users du on du.id = c.disconnected_by";
+
 /// The org's connections for the Integrations page: live ones first, then the 20 most recently
 /// disconnected.
 pub async fn list(db: &PgPool, org: OrgId) -> sqlx::Result<Vec<ConnectionSummary>> {
-    sqlx::query_as(
-        "(select c.id, c.fathom_user_email, c.state, c.api_key_hint, c.webhook_id, c.connected_at,
-                 cu.name as connected_by_name, c.disconnected_at, du.name as disconnected_by_name,
-                 c.webhook_cleanup, c.webhook_cleanup_error
-          from fathom_connections c
-          left join users cu on cu.id = c.connected_by
-          left join users du on du.id = c.disconnected_by
+    let sql = format!(
+        "(select {SUMMARY_COLUMNS}
           where c.org_id = $1 and c.state in ('active', 'needs_reconnect')
           order by c.connected_at)
          union all
-         (select c.id, c.fathom_user_email, c.state, c.api_key_hint, c.webhook_id, c.connected_at,
-                 cu.name, c.disconnected_at, du.name, c.webhook_cleanup, c.webhook_cleanup_error
-          from fathom_connections c
-          left join users cu on cu.id = c.connected_by
-          left join users du on du.id = c.disconnected_by
+         (select {SUMMARY_COLUMNS}
           where c.org_id = $1 and c.state in ('disconnecting', 'disconnected')
           order by c.disconnected_at desc nulls last
-          limit 20)",
-    )
-    .bind(org)
-    .fetch_all(db)
-    .await
+          limit 20)"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .fetch_all(db)
+        .await
+}
+
+/// One connection of the org, live or long disconnected.
+pub async fn find(
+    db: &PgPool,
+    org: OrgId,
+    id: FathomConnectionId,
+) -> sqlx::Result<Option<ConnectionSummary>> {
+    let sql = format!("select {SUMMARY_COLUMNS} where c.org_id = $1 and c.id = $2");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// The org's live connections with their key ciphertexts, locked until the transaction ends (so two

@@ -7,6 +7,18 @@ use uuid::Uuid;
 
 use crate::domain::{FathomConnectionId, OrgId};
 
+/// Where a stored delivery is in its processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum EventState {
+    /// Stored, its job queued or running.
+    Pending,
+    /// Its meeting is stored.
+    Processed,
+    /// Could not be processed; listed on Integrations for replay.
+    Failed,
+}
+
 /// The webhook receiver's one read before the signature is checked: `None` when the org does not
 /// exist, else the encrypted webhook secrets of its live connections (possibly none).
 pub async fn live_webhook_secrets(
@@ -74,7 +86,7 @@ pub struct StoredEvent {
     pub id: Uuid,
     pub connection_id: Option<FathomConnectionId>,
     pub body: Vec<u8>,
-    pub state: String,
+    pub state: EventState,
 }
 
 /// One event of the org, locked until the transaction ends.
@@ -114,10 +126,69 @@ pub async fn finish(
     Ok(())
 }
 
+/// Fails an event that is still pending (its job gave up); false when it was not pending any more.
+pub async fn fail_pending(db: &PgPool, org: OrgId, id: Uuid, error: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "update fathom_events set state = 'failed', error = $3, processed_at = now(),
+                attempts = attempts + 1
+         where org_id = $1 and id = $2 and state = 'pending'",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(error)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What one sweep of stale pending events did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Events to queue again: (org, event).
+    pub requeued: Vec<(OrgId, Uuid)>,
+    /// Events given up on and failed (visible, replayable).
+    pub failed: u64,
+}
+
+/// Across all orgs (jobs only): events pending for longer than `stale_after` and not swept within
+/// it. Those swept `max_sweeps` times already are failed with a reason a person can act on; the
+/// others are counted and returned for the caller to queue again in the same transaction.
+pub async fn sweep_stale(
+    conn: &mut PgConnection,
+    stale_after: chrono::Duration,
+    max_sweeps: i32,
+) -> sqlx::Result<Swept> {
+    let failed = sqlx::query(
+        "update fathom_events
+         set state = 'failed', processed_at = now(),
+             error = 'Not processed after ' || sweeps || ' more tries; replay it once the cause is fixed.'
+         where state = 'pending' and received_at < now() - $1
+           and (swept_at is null or swept_at < now() - $1) and sweeps >= $2",
+    )
+    .bind(stale_after)
+    .bind(max_sweeps)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let requeued: Vec<(OrgId, Uuid)> = sqlx::query_as(
+        "update fathom_events set sweeps = sweeps + 1, swept_at = now()
+         where id in (select id from fathom_events
+                      where state = 'pending' and received_at < now() - $1
+                        and (swept_at is null or swept_at < now() - $1)
+                      order by received_at limit 500 for update skip locked)
+         returning org_id, id",
+    )
+    .bind(stale_after)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Swept { requeued, failed })
+}
+
 /// Puts a failed event back to pending for a replay; returns whether it was failed.
 pub async fn reset_failed(conn: &mut PgConnection, org: OrgId, id: Uuid) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "update fathom_events set state = 'pending', error = null
+        // swept_at: the replay queues its own job; the sweep looks again only after its period.
+        "update fathom_events set state = 'pending', error = null, sweeps = 0, swept_at = now()
          where org_id = $1 and id = $2 and state = 'failed'",
     )
     .bind(org)

@@ -230,7 +230,8 @@ pub struct PageProgress {
     pub added: i32,
     pub updated: i32,
     pub unchanged: i32,
-    pub skipped: i32,
+    /// Listed meetings that could not be stored: recording id (when it had one) and why.
+    pub skipped: Vec<(Option<i64>, String)>,
     /// Where the next page starts; `None` after the last page.
     pub next_cursor: Option<String>,
 }
@@ -260,12 +261,51 @@ pub async fn record_page(
     .bind(page.added)
     .bind(page.updated)
     .bind(page.unchanged)
-    .bind(page.skipped)
+    .bind(i32::try_from(page.skipped.len()).unwrap_or(i32::MAX))
     .bind(&page.next_cursor)
     .bind(lease_seconds)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if !page.skipped.is_empty() {
+        sqlx::query(
+            "insert into fathom_sync_run_skips (org_id, run_id, recording_id, reason)
+             select $1, $2, * from unnest($3::bigint[], $4::text[])",
+        )
+        .bind(org)
+        .bind(id)
+        .bind(page.skipped.iter().map(|s| s.0).collect::<Vec<_>>())
+        .bind(page.skipped.iter().map(|s| s.1.clone()).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// A meeting a run listed but could not store.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SkippedMeeting {
+    pub recording_id: Option<i64>,
+    pub reason: String,
+    pub skipped_at: DateTime<Utc>,
+}
+
+/// The first 100 meetings a run skipped, in the order it met them.
+pub async fn list_skipped(
+    db: &PgPool,
+    org: OrgId,
+    id: SyncRunId,
+) -> sqlx::Result<Vec<SkippedMeeting>> {
+    sqlx::query_as(
+        "select recording_id, reason, skipped_at from fathom_sync_run_skips
+         where org_id = $1 and run_id = $2 order by id limit 100",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_all(db)
+    .await
 }
 
 /// A call that did not give a page (429, server error, timeout) and the wait that follows it.

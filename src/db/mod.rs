@@ -59,3 +59,27 @@ pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
         _ => false,
     }
 }
+
+/// True when the database refused `err`'s statement because of the values in it (a data exception,
+/// a violated constraint, a limit such as an oversized index row, or values the driver could not
+/// encode): trying the same values again fails the same way, so the caller records it instead of
+/// retrying. Lost connections, timeouts and the like are not.
+pub fn is_refused_value(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db_err) => db_err.code().is_some_and(|code| {
+            // SQLSTATE classes: 22 data exception, 23 integrity constraint violation,
+            // 54 program limit exceeded.
+            code.starts_with("22") || code.starts_with("23") || code.starts_with("54")
+        }),
+        sqlx::Error::Encode(_) => true,
+        _ => false,
+    }
+}
+
+/// The database's own words for a refused value, without the driver's wrapping.
+pub fn refusal(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db_err) => db_err.message().to_owned(),
+        other => other.to_string(),
+    }
+}

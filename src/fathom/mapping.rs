@@ -1,5 +1,7 @@
-//! From Fathom's wire `Meeting` to Debrief's `MeetingRecord`: normalises emails and domains, and
-//! keeps "not sent" (`None`) apart from "sent empty".
+//! From Fathom's wire `Meeting` to Debrief's `MeetingRecord`: normalises emails and domains, keeps
+//! "not sent" (`None`) apart from "sent empty", and makes every remote string storable (PostgreSQL
+//! refuses NUL characters in text, and an index row has a size limit), so one odd meeting cannot
+//! stop a sync or a webhook. The raw webhook body stays as received for replay.
 
 use crate::domain::meeting::{
     ActionItem, Attendee, Highlight, MeetingRecord, Summary, TranscriptLine, domain_of,
@@ -16,8 +18,94 @@ pub enum MappingError {
     NoRecordingId,
 }
 
+/// Longest email address kept (RFC 5321's path limit); a longer one cannot be a real address and is
+/// dropped rather than stored, so the email indexes never meet an oversized row.
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest domain name kept (RFC 1035).
+pub const MAX_DOMAIN_CHARS: usize = 253;
+
 /// Maps a meeting, or says why it cannot.
 pub fn meeting_record(m: &Meeting) -> Result<MeetingRecord, MappingError> {
+    let mut record = raw_record(m)?;
+    make_storable(&mut record);
+    Ok(record)
+}
+
+/// Removes what PostgreSQL cannot store in `text` (NUL characters).
+fn strip_nul(s: &mut String) {
+    if s.contains('\0') {
+        s.retain(|c| c != '\0');
+    }
+}
+
+fn strip_nul_opt(s: &mut Option<String>) {
+    if let Some(s) = s {
+        strip_nul(s);
+    }
+}
+
+/// An email or domain as stored: without NULs, and dropped when longer than `max` characters.
+fn bounded(s: &mut Option<String>, max: usize) {
+    strip_nul_opt(s);
+    if s.as_ref()
+        .is_some_and(|v| v.chars().count() > max || v.is_empty())
+    {
+        *s = None;
+    }
+}
+
+/// Every string of the record made storable.
+fn make_storable(r: &mut MeetingRecord) {
+    strip_nul(&mut r.title);
+    if r.title.trim().is_empty() {
+        r.title = "Untitled meeting".to_owned();
+    }
+    for s in [
+        &mut r.meeting_title,
+        &mut r.meeting_type,
+        &mut r.fathom_url,
+        &mut r.share_url,
+        &mut r.meeting_url,
+        &mut r.recorded_by_name,
+        &mut r.recorded_by_team,
+        &mut r.transcript_language,
+        &mut r.shared_with,
+    ] {
+        strip_nul_opt(s);
+    }
+    bounded(&mut r.recorded_by_email, MAX_EMAIL_CHARS);
+    for a in &mut r.attendees {
+        strip_nul_opt(&mut a.name);
+        strip_nul_opt(&mut a.matched_speaker_display_name);
+        bounded(&mut a.email, MAX_EMAIL_CHARS);
+        bounded(&mut a.email_domain, MAX_DOMAIN_CHARS);
+    }
+    for l in r.transcript.iter_mut().flatten() {
+        strip_nul_opt(&mut l.speaker_name);
+        bounded(&mut l.speaker_email, MAX_EMAIL_CHARS);
+        strip_nul_opt(&mut l.timestamp_text);
+        strip_nul(&mut l.text);
+    }
+    if let Some(summary) = &mut r.summary {
+        strip_nul_opt(&mut summary.template_name);
+        strip_nul_opt(&mut summary.markdown);
+    }
+    for a in r.action_items.iter_mut().flatten() {
+        strip_nul(&mut a.description);
+        strip_nul_opt(&mut a.recording_timestamp);
+        strip_nul_opt(&mut a.playback_url);
+        strip_nul_opt(&mut a.assignee_name);
+        bounded(&mut a.assignee_email, MAX_EMAIL_CHARS);
+        strip_nul_opt(&mut a.assignee_team);
+    }
+    for h in r.highlights.iter_mut().flatten() {
+        strip_nul_opt(&mut h.kind);
+        strip_nul_opt(&mut h.summary);
+        strip_nul_opt(&mut h.text);
+    }
+}
+
+fn raw_record(m: &Meeting) -> Result<MeetingRecord, MappingError> {
     let recording_id = m.recording_id.ok_or(MappingError::NoRecordingId)?;
     let title = [&m.title, &m.meeting_title]
         .into_iter()
@@ -174,6 +262,37 @@ mod tests {
             r.has_external_attendees(),
             "initech.com is outside acme.com"
         );
+    }
+
+    #[test]
+    fn nul_characters_and_oversized_emails_never_reach_the_database() {
+        let mut m = fixture("meeting_full.json");
+        m.title = Some("Quarterly\0 review".into());
+        let long_email = format!("{}@{}.com", "a".repeat(3000), "b".repeat(300));
+        m.calendar_invitees[0].name = Some("Pri\0ya".into());
+        m.calendar_invitees[0].email = Some(long_email.clone());
+        m.calendar_invitees[0].email_domain = None;
+        if let Some(lines) = m.transcript.as_mut() {
+            lines[0].text = Some("hello\0 there".into());
+        }
+        if let Some(summary) = m.default_summary.as_mut() {
+            summary.markdown_formatted = Some("## Notes\0".into());
+        }
+        let r = meeting_record(&m).unwrap();
+        assert_eq!(r.title, "Quarterly review");
+        assert_eq!(r.attendees[0].name.as_deref(), Some("Priya"));
+        assert_eq!(
+            r.attendees[0].email, None,
+            "an impossible address is dropped"
+        );
+        assert_eq!(r.attendees[0].email_domain, None);
+        assert_eq!(r.transcript.unwrap()[0].text, "hello there");
+        assert_eq!(r.summary.unwrap().markdown.as_deref(), Some("## Notes"));
+
+        let mut only_nul = fixture("meeting_full.json");
+        only_nul.title = Some("\0".into());
+        only_nul.meeting_title = None;
+        assert_eq!(meeting_record(&only_nul).unwrap().title, "Untitled meeting");
     }
 
     #[test]

@@ -42,6 +42,13 @@ const SYNC_SCHEDULE_PERIOD: Duration = Duration::from_secs(60);
 const RESTART_PAUSE_MIN: Duration = Duration::from_secs(1);
 /// Longest pause between restarts; a worker that ran this long starts again from the minimum.
 const RESTART_PAUSE_MAX: Duration = Duration::from_secs(60);
+/// How often each worker process tells the queue it is alive.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+/// Heartbeats a worker may miss before the tasks it claimed are handed to others: a process killed
+/// mid-job has its tasks running elsewhere within about half a minute (apalis's default is five
+/// minutes). A busy but live worker keeps beating, and every job is safe to run twice anyway (event
+/// rows are locked and checked, sync runs are held by a lease token).
+const MISSED_HEARTBEATS: usize = 2;
 /// How long a stopping worker lets running jobs finish (a sync resumes from its cursor anyway).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -60,6 +67,24 @@ pub struct SyncFathom {
 pub struct ProcessFathomEvent {
     pub org_id: OrgId,
     pub event_id: Uuid,
+    /// 1 for the first attempt; retries after transient failures count up.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+}
+
+impl ProcessFathomEvent {
+    /// The first attempt at processing `event_id`.
+    pub fn new(org_id: OrgId, event_id: Uuid) -> ProcessFathomEvent {
+        ProcessFathomEvent {
+            org_id,
+            event_id,
+            attempt: 1,
+        }
+    }
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// Creates or upgrades apalis's own tables (schema `apalis`).
@@ -121,6 +146,42 @@ pub async fn enqueue_process_fathom_event(
         .map_err(|e| anyhow::anyhow!("could not enqueue ProcessFathomEvent: {e}"))
 }
 
+/// Enqueues a later attempt of `ProcessFathomEvent`, to run after `pause`.
+pub async fn enqueue_process_fathom_event_after(
+    conn: &mut PgConnection,
+    args: ProcessFathomEvent,
+    pause: Duration,
+) -> anyhow::Result<()> {
+    let task = TaskBuilder::new(serde_json::to_vec(&args)?)
+        .max_attempts(MAX_ATTEMPTS)
+        .run_after(pause)
+        .build();
+    apalis_postgres::queries::push_tasks(conn, PROCESS_FATHOM_EVENT_QUEUE, vec![task])
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue ProcessFathomEvent: {e}"))
+}
+
+/// Enqueues several `ProcessFathomEvent`s on `conn` in one statement.
+pub async fn enqueue_process_fathom_events(
+    conn: &mut PgConnection,
+    all: Vec<ProcessFathomEvent>,
+) -> anyhow::Result<()> {
+    if all.is_empty() {
+        return Ok(());
+    }
+    let tasks = all
+        .iter()
+        .map(|args| {
+            Ok(TaskBuilder::new(serde_json::to_vec(args)?)
+                .max_attempts(MAX_ATTEMPTS)
+                .build())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    apalis_postgres::queries::push_tasks(conn, PROCESS_FATHOM_EVENT_QUEUE, tasks)
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue ProcessFathomEvent: {e}"))
+}
+
 /// Enqueues `SyncFathom` on `conn`, so it commits (or not) with the run row that describes it.
 pub async fn enqueue_sync_fathom(conn: &mut PgConnection, args: SyncFathom) -> anyhow::Result<()> {
     let task = TaskBuilder::new(serde_json::to_vec(&args)?)
@@ -141,10 +202,16 @@ async fn run_process_fathom_event(
         org_id = %args.org_id,
         event_id = %args.event_id
     );
-    process_fathom_event(&state, args)
-        .instrument(span)
-        .await
-        .map_err(|e| BoxDynError::from(format!("{e:#}")))
+    async {
+        match process_fathom_event(&state, args).await {
+            Ok(()) => Ok(()),
+            // Retried by a new task after a pause: apalis itself would retry at once.
+            Err(err) => process_fathom_event::retry_or_fail(&state, args, &err).await,
+        }
+    }
+    .instrument(span)
+    .await
+    .map_err(|e| BoxDynError::from(format!("{e:#}")))
 }
 
 async fn run_sync_fathom(args: SyncFathom, state: Data<AppState>) -> Result<(), BoxDynError> {
@@ -163,7 +230,7 @@ async fn run_sync_fathom(args: SyncFathom, state: Data<AppState>) -> Result<(), 
 }
 
 /// The sync schedule: every minute (and at start, to resume what a previous process left), start
-/// due hourly syncs and resume orphaned runs. A plain interval rather than apalis-cron: in apalis
+/// due hourly syncs, resume orphaned runs, and sweep webhook events left pending. A plain interval rather than apalis-cron: in apalis
 /// 1.0 a cron worker in the same process stalled the PostgreSQL workers' polling.
 async fn run_sync_schedule(state: AppState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(SYNC_SCHEDULE_PERIOD);
@@ -179,6 +246,9 @@ async fn run_sync_schedule(state: AppState, mut stopped: tokio::sync::watch::Rec
                 if let Err(err) = fathom_sync::run_schedule(&state).await {
                     tracing::warn!(error = ?err, "sync schedule failed; next try in a minute");
                 }
+                if let Err(err) = process_fathom_event::sweep_stale_events(&state).await {
+                    tracing::warn!(error = ?err, "sweep of pending events failed; next try in a minute");
+                }
             }
         }
     }
@@ -190,7 +260,13 @@ fn storage<T>(
     batch_size: usize,
 ) -> PollWith<PostgresStorage<T>, RearmingInterval> {
     PostgresStorage::<T>::new(db)
-        .with_config(Config::default().queue(queue).batch_size(batch_size))
+        .with_config(
+            Config::default()
+                .queue(queue)
+                .batch_size(batch_size)
+                .heartbeat_interval(HEARTBEAT_INTERVAL)
+                .missed_heartbeats(MISSED_HEARTBEATS),
+        )
         // Polling, not LISTEN/NOTIFY alone: a missed notification must not strand a task.
         .poll_with_strategy(RearmingInterval::new(POLL_INTERVAL))
 }

@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::Utc;
 use secrecy::SecretString;
 use uuid::Uuid;
@@ -182,7 +181,9 @@ impl Sync<'_> {
         }
     }
 
-    /// Stores one page's meetings and the next cursor in one transaction.
+    /// Stores one page's meetings and the next cursor in one transaction. Each meeting is stored
+    /// under its own savepoint: one the database refuses is recorded as skipped (with its recording
+    /// id and the reason) and the page goes on, so one bad meeting cannot stall every later sync.
     async fn store_page(
         &self,
         page: &Page<Meeting>,
@@ -198,9 +199,11 @@ impl Sync<'_> {
             match meeting_record(meeting) {
                 Ok(record) => records.push(record),
                 Err(err) => {
-                    progress.skipped += 1;
                     tracing::warn!(org = %run.org_id, run_id = %run.id, error = %err,
                         "skipping a listed meeting Debrief cannot store");
+                    progress
+                        .skipped
+                        .push((meeting.recording_id, err.to_string()));
                 }
             }
         }
@@ -208,18 +211,37 @@ impl Sync<'_> {
         records.sort_by_key(|r| r.recording_id);
         let mut tx = self.state.db.begin().await?;
         for record in &records {
-            let (_, outcome) = db::meetings::upsert(
-                &mut tx,
+            let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
+            let stored = db::meetings::upsert(
+                &mut savepoint,
                 run.org_id,
                 record,
                 Some((run.connection_id, Via::Sync)),
             )
-            .await
-            .with_context(|| format!("storing recording {}", record.recording_id))?;
-            match outcome {
-                UpsertOutcome::Added => progress.added += 1,
-                UpsertOutcome::Updated => progress.updated += 1,
-                UpsertOutcome::Unchanged => progress.unchanged += 1,
+            .await;
+            match stored {
+                Ok((_, outcome)) => {
+                    savepoint.commit().await?;
+                    match outcome {
+                        UpsertOutcome::Added => progress.added += 1,
+                        UpsertOutcome::Updated => progress.updated += 1,
+                        UpsertOutcome::Unchanged => progress.unchanged += 1,
+                    }
+                }
+                Err(err) if db::is_refused_value(&err) => {
+                    savepoint.rollback().await?;
+                    tracing::warn!(org = %run.org_id, run_id = %run.id,
+                        recording_id = record.recording_id, error = %err,
+                        "the database refused a listed meeting; skipped");
+                    progress.skipped.push((
+                        Some(record.recording_id),
+                        format!("The database refused it: {}", db::refusal(&err)),
+                    ));
+                }
+                Err(err) => {
+                    return Err(anyhow::Error::from(err)
+                        .context(format!("storing recording {}", record.recording_id)));
+                }
             }
         }
         let held = db::fathom_sync_runs::record_page(

@@ -34,14 +34,8 @@ pub async fn replay_fathom_event(
     if !db::fathom_events::reset_failed(&mut tx, ctx.org.id, path.event_id).await? {
         return Err(AppError::NotFound);
     }
-    jobs::enqueue_process_fathom_event(
-        &mut tx,
-        ProcessFathomEvent {
-            org_id: ctx.org.id,
-            event_id: path.event_id,
-        },
-    )
-    .await?;
+    jobs::enqueue_process_fathom_event(&mut tx, ProcessFathomEvent::new(ctx.org.id, path.event_id))
+        .await?;
     tx.commit().await?;
     flash(
         &session,

@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::auth::extractors::OrgContext;
 use crate::db;
 use crate::db::fathom_connections::{ConnectionState, ConnectionSummary};
-use crate::db::fathom_sync_runs::{Opened, SyncHealth, SyncRun, SyncSource};
-use crate::domain::{FathomConnectionId, SyncRunId};
+use crate::db::fathom_sync_runs::{Opened, SkippedMeeting, SyncHealth, SyncRun, SyncSource};
+use crate::domain::{FathomConnectionId, SyncRunId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::integrations::fathom_sync::{self, BACKFILL_DAYS, SyncWindow};
 use crate::state::AppState;
@@ -34,7 +34,8 @@ pub struct ConnectionPage {
     /// The open run, shown with live progress.
     pub open_run: Option<SyncRun>,
     pub runs: Vec<SyncRun>,
-    pub backfill_days: &'static [i64],
+    /// The backfills this person may start (wider ones are for managers and the key's owner).
+    pub backfill_days: Vec<i64>,
     /// What the connection is doing, as people read it.
     pub state_label: &'static str,
 }
@@ -55,10 +56,8 @@ pub async fn show_fathom_connection(
     Path(path): Path<ConnectionPath>,
 ) -> AppResult<ConnectionPage> {
     let id = FathomConnectionId(path.connection_id);
-    let connection = db::fathom_connections::list(&state.db, ctx.org.id)
+    let connection = db::fathom_connections::find(&state.db, ctx.org.id, id)
         .await?
-        .into_iter()
-        .find(|c| c.id == id)
         .ok_or(AppError::NotFound)?;
     let health = db::fathom_sync_runs::health(&state.db, ctx.org.id)
         .await?
@@ -67,6 +66,13 @@ pub async fn show_fathom_connection(
     let runs = db::fathom_sync_runs::list_recent(&state.db, ctx.org.id, id).await?;
     let open_run = runs.iter().find(|r| r.state.is_open()).cloned();
     let title = format!("Fathom sync · {}", connection.fathom_user_email);
+    let initial_days = state.settings.fathom.initial_sync_days;
+    let wide_allowed =
+        may_backfill_widely(&ctx, connection.connected_by, &connection.fathom_user_email);
+    let backfill_days = BACKFILL_DAYS
+        .into_iter()
+        .filter(|d| wide_allowed || *d <= initial_days)
+        .collect();
     Ok(ConnectionPage {
         layout: Layout::for_org(&state.db, &session, &ctx, "integrations", title).await?,
         org_slug: ctx.org.slug.clone(),
@@ -75,8 +81,21 @@ pub async fn show_fathom_connection(
         health,
         open_run,
         runs,
-        backfill_days: &BACKFILL_DAYS,
+        backfill_days,
     })
+}
+
+/// Whether this person may backfill further back than the first sync reached: owners, admins, and
+/// the person whose Fathom key it is (who connected it, or whose email is the Fathom account's).
+/// Any member may sync the normal window.
+pub fn may_backfill_widely(
+    ctx: &OrgContext,
+    connected_by: Option<UserId>,
+    fathom_user_email: &str,
+) -> bool {
+    ctx.role.can_manage()
+        || connected_by == Some(ctx.user.id)
+        || ctx.user.email.eq_ignore_ascii_case(fathom_user_email)
 }
 
 /// The *Sync now* form.
@@ -124,7 +143,17 @@ pub async fn create_fathom_sync_run(
     let window = match form.backfill_days.trim() {
         "" => SyncWindow::SinceLastSuccess,
         days => match days.parse::<i64>() {
-            Ok(d) if BACKFILL_DAYS.contains(&d) => SyncWindow::LastDays(d),
+            Ok(d) if BACKFILL_DAYS.contains(&d) => {
+                if d > state.settings.fathom.initial_sync_days
+                    && !may_backfill_widely(&ctx, keys.connected_by, &keys.fathom_user_email)
+                {
+                    return Err(AppError::Forbidden(
+                        "Only owners, admins and the person whose Fathom key it is can backfill \
+                         further back than the first sync.",
+                    ));
+                }
+                SyncWindow::LastDays(d)
+            }
             _ => {
                 flash(
                     &session,
@@ -189,6 +218,8 @@ pub struct SyncRunPage {
     pub org_slug: String,
     pub connection: ConnectionSummary,
     pub run: SyncRun,
+    /// Meetings the run listed but could not store.
+    pub skipped: Vec<SkippedMeeting>,
 }
 
 /// One run's progress alone, as htmx swaps it in.
@@ -218,17 +249,17 @@ pub async fn show_fathom_sync_run(
         }
         .into_response());
     }
-    let connection = db::fathom_connections::list(&state.db, ctx.org.id)
+    let connection = db::fathom_connections::find(&state.db, ctx.org.id, run.connection_id)
         .await?
-        .into_iter()
-        .find(|c| c.id == run.connection_id)
         .ok_or(AppError::NotFound)?;
     let title = format!("Sync of {}", connection.fathom_user_email);
+    let skipped = db::fathom_sync_runs::list_skipped(&state.db, ctx.org.id, run.id).await?;
     Ok(SyncRunPage {
         layout: Layout::for_org(&state.db, &session, &ctx, "integrations", title).await?,
         org_slug: ctx.org.slug.clone(),
         connection,
         run,
+        skipped,
     }
     .into_response())
 }

@@ -132,14 +132,7 @@ async fn store(state: &AppState, org: OrgId, event: &NewEvent<'_>) -> anyhow::Re
         return Ok(None);
     };
     if event.error.is_none() {
-        jobs::enqueue_process_fathom_event(
-            &mut tx,
-            ProcessFathomEvent {
-                org_id: org,
-                event_id,
-            },
-        )
-        .await?;
+        jobs::enqueue_process_fathom_event(&mut tx, ProcessFathomEvent::new(org, event_id)).await?;
     }
     tx.commit().await?;
     Ok(Some(event_id))

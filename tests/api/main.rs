@@ -17,4 +17,5 @@ mod members;
 mod orgs;
 mod rotate_keys;
 mod tenancy;
+mod unstorable_meetings;
 mod worker;

@@ -80,25 +80,7 @@ async fn two_worker_processes_share_a_burst_of_jobs_and_run_none_twice(db: PgPoo
     // The burst: 200 stored webhook events, each with its job, committed before any worker runs.
     queue_meeting_events(&app.db, org, connection, 900_000..900_200).await;
 
-    let options = app.db.connect_options();
-    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL")).unwrap();
-    url.set_path(options.get_database().expect("test database name"));
-    let state_dir = tempdir_path();
-    let spawn_worker = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_debrief"))
-            .arg("worker")
-            .env("APP_ENVIRONMENT", "local")
-            .env("DEBRIEF__DATABASE__URL", url.as_str())
-            .env("DEBRIEF__SECRETS__MASTER_KEYS", &master_keys)
-            .env("DEBRIEF__FATHOM__BASE_URL", app.fathom().base_url())
-            .env("DEBRIEF__APPLICATION__LOCAL_STATE_DIR", &state_dir)
-            .env("DEBRIEF__APPLICATION__SESSION_SECRET", "x".repeat(48))
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("debrief worker starts")
-    };
+    let spawn_worker = || spawn_worker_process(&app, &master_keys);
     let _children = Children(vec![spawn_worker(), spawn_worker()]);
     app.wait_for_jobs().await;
 
@@ -142,6 +124,109 @@ async fn two_worker_processes_share_a_burst_of_jobs_and_run_none_twice(db: PgPoo
     assert_eq!(processed, 200);
 }
 
+/// Starts one `debrief worker` process over the app's test database.
+fn spawn_worker_process(app: &crate::helpers::TestApp, master_keys: &str) -> std::process::Child {
+    let options = app.db.connect_options();
+    let mut url = url::Url::parse(&std::env::var("DATABASE_URL").expect("DATABASE_URL")).unwrap();
+    url.set_path(options.get_database().expect("test database name"));
+    std::process::Command::new(env!("CARGO_BIN_EXE_debrief"))
+        .arg("worker")
+        .env("APP_ENVIRONMENT", "local")
+        .env("DEBRIEF__DATABASE__URL", url.as_str())
+        .env("DEBRIEF__SECRETS__MASTER_KEYS", master_keys)
+        .env("DEBRIEF__FATHOM__BASE_URL", app.fathom().base_url())
+        .env("DEBRIEF__APPLICATION__LOCAL_STATE_DIR", tempdir_path())
+        .env("DEBRIEF__APPLICATION__SESSION_SECRET", "x".repeat(48))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("debrief worker starts")
+}
+
+#[sqlx::test]
+async fn jobs_claimed_by_a_killed_worker_process_finish_elsewhere_within_90_seconds(db: PgPool) {
+    let settings = crate::helpers::test_settings();
+    let master_keys = secrecy::ExposeSecret::expose_secret(
+        settings
+            .secrets
+            .master_keys
+            .as_ref()
+            .expect("test key ring"),
+    )
+    .to_owned();
+    let app =
+        crate::helpers::spawn_app_with_fathom(db, settings, crate::helpers::test_fathom(), false)
+            .await;
+    let ada = app.ada_with_fathom().await;
+    queue_meeting_events(&app.db, ada.org, ada.connection, 910_000..910_003).await;
+
+    // Hold the events' rows, so the first worker claims their jobs and then waits inside them.
+    let mut holder = app.db.begin().await.unwrap();
+    sqlx::query("select id from fathom_events for update")
+        .fetch_all(&mut *holder)
+        .await
+        .unwrap();
+    let mut doomed = Children(vec![spawn_worker_process(&app, &master_keys)]);
+    let claimed_deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let claimed: i64 = sqlx::query_scalar(
+            "select count(*) from apalis.jobs
+             where job_type = 'process_fathom_event' and status in ('Queued', 'Running')
+               and lock_by is not null",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if claimed > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < claimed_deadline,
+            "the first worker never claimed a job"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // kill -9: no shutdown, no heartbeat, its claims stay behind.
+    let mut child = doomed.0.pop().expect("the first worker");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    holder.rollback().await.unwrap();
+
+    let killed_at = std::time::Instant::now();
+    let _survivor = Children(vec![spawn_worker_process(&app, &master_keys)]);
+    loop {
+        let processed: i64 = sqlx::query_scalar(
+            "select count(*) from meetings where recording_id between 910000 and 910002",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if processed == 3 {
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < std::time::Duration::from_secs(90),
+            "jobs of the killed worker still not done after 90 s ({processed} of 3 meetings)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "jobs of the killed worker finished {:.1} s after the kill",
+        killed_at.elapsed().as_secs_f64()
+    );
+    let events: Vec<(String, i32)> =
+        sqlx::query_as("select state, attempts from fathom_events order by recording_id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        events,
+        vec![("processed".to_owned(), 1); 3],
+        "each processed once"
+    );
+}
+
 fn tempdir_path() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("debrief-worker-test-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -183,15 +268,9 @@ async fn queue_meeting_events(
         .await
         .unwrap()
         .unwrap();
-        jobs::enqueue_process_fathom_event(
-            &mut tx,
-            ProcessFathomEvent {
-                org_id: org,
-                event_id: event,
-            },
-        )
-        .await
-        .unwrap();
+        jobs::enqueue_process_fathom_event(&mut tx, ProcessFathomEvent::new(org, event))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
 }
