@@ -31,6 +31,11 @@ pub enum CryptoError {
     Authentication,
 }
 
+/// `field` of a Fathom API key's encryption binding.
+pub const API_KEY_FIELD: &str = "fathom_api_key";
+/// `field` of a Fathom webhook secret's encryption binding.
+pub const WEBHOOK_SECRET_FIELD: &str = "fathom_webhook_secret";
+
 /// What a ciphertext is bound to: copying it into another org, row or field makes it undecryptable.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding<'a> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::crypto::{Binding, KeyRing};
 use crate::db;
 use crate::domain::OrgId;
-use crate::integrations::fathom_connections::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
+use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 
 /// What a rotation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

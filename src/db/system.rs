@@ -25,7 +25,7 @@ pub async fn claim_due_webhook_cleanups(
              limit $1
              for update skip locked)
          returning c.id, c.org_id, c.fathom_user_email, c.state, c.api_key_ciphertext, c.webhook_id,
-                   c.webhook_cleanup_attempts",
+                   c.webhook_cleanup_attempts, c.connected_by",
     )
     .bind(limit)
     .bind(lease_seconds as f64)

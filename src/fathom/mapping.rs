@@ -31,6 +31,14 @@ pub fn meeting_record(m: &Meeting) -> Result<MeetingRecord, MappingError> {
     Ok(record)
 }
 
+/// A webhook delivery's body as both the receiver and the processing job read it: the meeting it
+/// carries, or why it carries none.
+pub fn parse_delivery(body: &[u8]) -> Result<MeetingRecord, String> {
+    serde_json::from_slice::<Meeting>(body)
+        .map_err(|e| format!("the body is not a Fathom meeting: {e}"))
+        .and_then(|m| meeting_record(&m).map_err(|e| e.to_string()))
+}
+
 /// Removes what PostgreSQL cannot store in `text` (NUL characters).
 fn strip_nul(s: &mut String) {
     if s.contains('\0') {

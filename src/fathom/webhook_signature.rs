@@ -3,17 +3,29 @@
 //!
 //! Signed content is `webhook-id.webhook-timestamp.raw-body`; the key is the base64 secret after the
 //! `whsec_` prefix. Only `v1` entries of the space-separated signature header count.
+//!
+//! The cost of refusing a forgery is bounded before anything is proven: the headers' shape (length,
+//! number of entries) and the timestamp are checked without the body, and then each secret's MAC is
+//! computed once and compared in constant time with each of the few entries allowed.
 
 use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// Largest allowed distance between the delivery's timestamp and now, in seconds (inclusive).
-pub const TOLERANCE_SECONDS: i64 = 300;
+pub const TOLERANCE_SECONDS: u64 = 300;
+/// Most signature entries a header may carry (Standard Webhooks sends several only while a secret
+/// is being rotated).
+pub const MAX_SIGNATURE_ENTRIES: usize = 8;
+/// Longest `webhook-signature` header accepted, in bytes.
+pub const MAX_SIGNATURE_HEADER_BYTES: usize = 1024;
+/// Longest `webhook-id` accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
 
 /// Why a delivery was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +39,9 @@ pub enum SignatureError {
     /// The timestamp is more than five minutes from now.
     #[error("the webhook-timestamp is outside the five-minute tolerance")]
     Stale,
+    /// The signature header has too many entries, or a header is too long.
+    #[error("the {0} header is too long or has too many entries")]
+    Oversized(&'static str),
     /// No `v1` signature matched any secret.
     #[error("no signature matched")]
     NoMatch,
@@ -88,18 +103,9 @@ impl WebhookSecret {
         format!("v1,{}", STANDARD.encode(tag))
     }
 
-    /// Whether any `v1` entry of `signature_header` is this secret's MAC (constant-time, equal length).
-    fn matches(&self, msg_id: &str, timestamp: &str, body: &[u8], signature_header: &str) -> bool {
-        signature_header
-            .split(' ')
-            .filter_map(|entry| entry.split_once(','))
-            .filter(|(version, _)| *version == "v1")
-            .filter_map(|(_, value)| STANDARD.decode(value).ok())
-            .any(|candidate| {
-                self.mac(msg_id, timestamp, body)
-                    .verify_slice(&candidate)
-                    .is_ok()
-            })
+    /// This secret's tag over the delivery.
+    fn tag(&self, msg_id: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
+        self.mac(msg_id, timestamp, body).finalize().into_bytes().into()
     }
 }
 
@@ -112,7 +118,7 @@ pub struct SignedHeaders<'a> {
 }
 
 impl<'a> SignedHeaders<'a> {
-    /// Reads the headers; a missing one is named in the error.
+    /// Reads the headers; a missing one is named in the error, an oversized one refused.
     pub fn from_headers(headers: &'a HeaderMap) -> Result<SignedHeaders<'a>, SignatureError> {
         let get = |name: &'static str| {
             headers
@@ -120,11 +126,37 @@ impl<'a> SignedHeaders<'a> {
                 .and_then(|v| v.to_str().ok())
                 .ok_or(SignatureError::MissingHeader(name))
         };
-        Ok(SignedHeaders {
+        let signed = SignedHeaders {
             id: get("webhook-id")?,
             timestamp: get("webhook-timestamp")?,
             signature: get("webhook-signature")?,
-        })
+        };
+        if signed.id.len() > MAX_ID_BYTES {
+            return Err(SignatureError::Oversized("webhook-id"));
+        }
+        signed.candidates()?;
+        Ok(signed)
+    }
+
+    /// The decoded `v1` tags of the signature header: at most [`MAX_SIGNATURE_ENTRIES`] entries
+    /// in a header of at most [`MAX_SIGNATURE_HEADER_BYTES`]; entries of other versions, or not
+    /// 32 bytes of base64, can never match and are left out.
+    fn candidates(&self) -> Result<Vec<[u8; 32]>, SignatureError> {
+        let oversized = SignatureError::Oversized("webhook-signature");
+        if self.signature.len() > MAX_SIGNATURE_HEADER_BYTES {
+            return Err(oversized);
+        }
+        let entries: Vec<&str> = self.signature.split_whitespace().collect();
+        if entries.len() > MAX_SIGNATURE_ENTRIES {
+            return Err(oversized);
+        }
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| entry.split_once(','))
+            .filter(|(version, _)| *version == "v1")
+            .filter_map(|(_, value)| STANDARD.decode(value).ok())
+            .filter_map(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .collect())
     }
 
     /// Checks the timestamp against `now` (Unix seconds), without looking at signatures.
@@ -134,13 +166,14 @@ impl<'a> SignedHeaders<'a> {
             .trim()
             .parse()
             .map_err(|_| SignatureError::BadTimestamp)?;
-        if (now - timestamp).abs() > TOLERANCE_SECONDS {
+        if now.abs_diff(timestamp) > TOLERANCE_SECONDS {
             return Err(SignatureError::Stale);
         }
         Ok(timestamp)
     }
 
-    /// Verifies the delivery against each secret in turn; returns the index of the one that signed it.
+    /// Verifies the delivery against each secret in turn; returns the index of the one that signed
+    /// it. Each secret's MAC over the body is computed once, whatever the header holds.
     pub fn verify(
         &self,
         secrets: &[WebhookSecret],
@@ -148,9 +181,20 @@ impl<'a> SignedHeaders<'a> {
         now: i64,
     ) -> Result<usize, SignatureError> {
         self.check_timestamp(now)?;
+        let candidates = self.candidates()?;
+        if candidates.is_empty() {
+            return Err(SignatureError::NoMatch);
+        }
         secrets
             .iter()
-            .position(|secret| secret.matches(self.id, self.timestamp, body, self.signature))
+            .position(|secret| {
+                let tag = secret.tag(self.id, self.timestamp, body);
+                // Every candidate is compared, so timing says nothing about which one was close.
+                candidates
+                    .iter()
+                    .fold(subtle::Choice::from(0), |any, c| any | c.ct_eq(&tag))
+                    .into()
+            })
             .ok_or(SignatureError::NoMatch)
     }
 }
@@ -320,5 +364,43 @@ mod tests {
         assert_eq!(h.check_timestamp(1300), Ok(1000), "exactly 300 s passes");
         assert_eq!(h.check_timestamp(1301), Err(SignatureError::Stale));
         assert_eq!(h.check_timestamp(699), Err(SignatureError::Stale));
+        let extreme = SignedHeaders {
+            id: "m",
+            timestamp: "-9223372036854775808",
+            signature: "v1,AAAA",
+        };
+        assert_eq!(extreme.check_timestamp(1_700_000_000), Err(SignatureError::Stale));
+        let future = SignedHeaders {
+            timestamp: "9223372036854775807",
+            ..extreme
+        };
+        assert_eq!(future.check_timestamp(-1_700_000_000), Err(SignatureError::Stale));
+    }
+
+    #[test]
+    fn headers_with_too_many_or_too_long_signatures_are_refused_before_any_mac() {
+        let mut map = HeaderMap::new();
+        map.insert("webhook-id", HeaderValue::from_static("msg_1"));
+        map.insert("webhook-timestamp", HeaderValue::from_static("1000"));
+        let many = vec!["v1,AAAA"; MAX_SIGNATURE_ENTRIES + 1].join(" ");
+        map.insert("webhook-signature", HeaderValue::from_str(&many).unwrap());
+        assert_eq!(
+            SignedHeaders::from_headers(&map).unwrap_err(),
+            SignatureError::Oversized("webhook-signature")
+        );
+        let long = format!("v1,{}", "A".repeat(MAX_SIGNATURE_HEADER_BYTES));
+        map.insert("webhook-signature", HeaderValue::from_str(&long).unwrap());
+        assert!(SignedHeaders::from_headers(&map).is_err());
+        let enough = vec!["v1,AAAA"; MAX_SIGNATURE_ENTRIES].join(" ");
+        map.insert("webhook-signature", HeaderValue::from_str(&enough).unwrap());
+        assert!(SignedHeaders::from_headers(&map).is_ok());
+        map.insert(
+            "webhook-id",
+            HeaderValue::from_str(&"m".repeat(MAX_ID_BYTES + 1)).unwrap(),
+        );
+        assert_eq!(
+            SignedHeaders::from_headers(&map).unwrap_err(),
+            SignatureError::Oversized("webhook-id")
+        );
     }
 }

@@ -17,16 +17,12 @@ use crate::db::fathom_connections::{
     ConnectionKeys, ConnectionState, NewConnection, WebhookCleanup,
 };
 use crate::db::fathom_sync_runs::SyncSource;
+use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use crate::domain::{Email, FathomConnectionId, OrgId, UserId};
 use crate::fathom::types::{CreateWebhook, TriggeredFor};
 use crate::fathom::{FathomError, ListMeetings};
 use crate::integrations::fathom_sync::{self, SyncWindow, first_hourly_sync};
 use crate::state::AppState;
-
-/// `field` of the API key's encryption binding.
-pub const API_KEY_FIELD: &str = "fathom_api_key";
-/// `field` of the webhook secret's encryption binding.
-pub const WEBHOOK_SECRET_FIELD: &str = "fathom_webhook_secret";
 
 /// Where Fathom delivers an org's meetings.
 pub fn webhook_url(state: &AppState, org: OrgId) -> String {

@@ -3,3 +3,4 @@
 
 pub mod fathom_connections;
 pub mod fathom_sync;
+pub mod fathom_webhooks;

@@ -11,8 +11,7 @@ use anyhow::Context;
 use crate::db;
 use crate::db::fathom_events::EventState;
 use crate::db::meetings::Via;
-use crate::fathom::mapping::meeting_record;
-use crate::fathom::types::Meeting;
+use crate::fathom::mapping::parse_delivery;
 use crate::jobs::{self, ProcessFathomEvent};
 use crate::state::AppState;
 
@@ -40,10 +39,7 @@ pub async fn process_fathom_event(
     if event.state != EventState::Pending {
         return Ok(());
     }
-    let parsed = serde_json::from_slice::<Meeting>(&event.body)
-        .map_err(|e| format!("the body is not a Fathom meeting: {e}"))
-        .and_then(|m| meeting_record(&m).map_err(|e| e.to_string()));
-    let record = match parsed {
+    let record = match parse_delivery(&event.body) {
         Ok(record) => record,
         Err(reason) => {
             db::fathom_events::finish(&mut tx, org, event.id, Some(&reason)).await?;

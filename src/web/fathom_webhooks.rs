@@ -1,24 +1,14 @@
-//! `POST /api/integrations/fathom/webhook/{org_id}`: Fathom's deliveries. Nothing is written, and
-//! only one small read is made, before the Standard Webhooks signature has passed against one of the
-//! org's live connections' secrets. Then one transaction stores the raw body (unique per org and
-//! `webhook-id`) and enqueues its processing; the 2xx goes out only after the commit.
+//! `POST /api/integrations/fathom/webhook/{org_id}`: Fathom's deliveries. The receive pipeline
+//! (`integrations::fathom_webhooks`) checks the headers, then reads the org's secrets, and only then
+//! reads the body (bounded); this handler maps each outcome to the answer Fathom sees.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use uuid::Uuid;
 
-use crate::crypto::Binding;
-use crate::db;
-use crate::db::fathom_events::NewEvent;
-use crate::domain::OrgId;
-use crate::fathom::mapping::meeting_record;
-use crate::fathom::types::Meeting;
-use crate::fathom::webhook_signature::{SignatureError, SignedHeaders, WebhookSecret};
-use crate::integrations::fathom_connections::WEBHOOK_SECRET_FIELD;
-use crate::jobs::{self, ProcessFathomEvent};
+use crate::integrations::fathom_webhooks::{self, Received, Refused};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -30,8 +20,28 @@ fn answer(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn accepted(status: &str) -> Response {
-    (StatusCode::OK, axum::Json(json!({ "status": status }))).into_response()
+fn refused(refusal: &Refused) -> Response {
+    let message = refusal.to_string();
+    let (status, code) = match refusal {
+        Refused::NoSuchOrg => (StatusCode::NOT_FOUND, "not_found"),
+        Refused::BadHeaders(_) => (StatusCode::BAD_REQUEST, "bad_headers"),
+        Refused::BadTimestamp(_) => (StatusCode::BAD_REQUEST, "bad_timestamp"),
+        Refused::NotConnected => (StatusCode::GONE, "not_connected"),
+        Refused::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
+        Refused::Unavailable(err) => {
+            tracing::error!(error = ?err, "could not store a Fathom delivery");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+    };
+    answer(status, code, &message)
+}
+
+fn too_large(limit: usize) -> Response {
+    answer(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        &format!("The body is larger than {limit} bytes."),
+    )
 }
 
 /// Receives one delivery.
@@ -40,109 +50,37 @@ pub async fn create_fathom_webhook_event(
     Path(org_id): Path<String>,
     extensions: Extensions,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let Ok(org) = org_id.parse::<Uuid>().map(OrgId) else {
-        return answer(StatusCode::NOT_FOUND, "not_found", "No such organisation.");
+    let now = chrono::Utc::now().timestamp();
+    let (org, signed) = match fathom_webhooks::check_headers(&org_id, &headers, now) {
+        Ok(checked) => checked,
+        Err(refusal) => return refused(&refusal),
     };
     telemetry::record_org_id(&extensions, org);
-    let signed = match SignedHeaders::from_headers(&headers) {
-        Ok(signed) => signed,
-        Err(err) => return answer(StatusCode::BAD_REQUEST, "bad_headers", &err.to_string()),
-    };
-    let now = chrono::Utc::now().timestamp();
-    if let Err(err) = signed.check_timestamp(now) {
-        return answer(StatusCode::BAD_REQUEST, "bad_timestamp", &err.to_string());
+    let limit = state.settings.fathom.webhook_max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large(limit);
     }
-    let stored = match db::fathom_events::live_webhook_secrets(&state.db, org).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return answer(StatusCode::NOT_FOUND, "not_found", "No such organisation."),
-        Err(err) => return internal(org, &anyhow::Error::from(err)),
+    let live = match fathom_webhooks::load_secrets(&state, org).await {
+        Ok(live) => live,
+        Err(refusal) => return refused(&refusal),
     };
-    if stored.is_empty() {
-        return answer(
-            StatusCode::GONE,
-            "not_connected",
-            "This organisation has no Fathom connection any more.",
-        );
-    }
-    let mut connections = Vec::with_capacity(stored.len());
-    let mut secrets = Vec::with_capacity(stored.len());
-    for (connection, ciphertext) in stored {
-        let binding = Binding {
-            org_id: org,
-            record_id: connection.0,
-            field: WEBHOOK_SECRET_FIELD,
-        };
-        let secret = state
-            .crypto
-            .decrypt(&ciphertext, binding)
-            .ok()
-            .and_then(|s| WebhookSecret::parse(secrecy::ExposeSecret::expose_secret(&s)).ok());
-        match secret {
-            Some(secret) => {
-                connections.push(connection);
-                secrets.push(secret);
-            }
-            None => {
-                tracing::error!(%org, connection_id = %connection, "stored webhook secret unusable")
-            }
-        }
-    }
-    let index = match signed.verify(&secrets, &body, now) {
-        Ok(index) => index,
-        Err(SignatureError::NoMatch) => {
-            return answer(
-                StatusCode::UNAUTHORIZED,
-                "bad_signature",
-                "The signature does not match.",
-            );
-        }
-        Err(err) => return answer(StatusCode::BAD_REQUEST, "bad_timestamp", &err.to_string()),
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return too_large(limit);
     };
-
-    let parsed = serde_json::from_slice::<Meeting>(&body)
-        .map_err(|e| format!("the body is not a Fathom meeting: {e}"))
-        .and_then(|m| meeting_record(&m).map_err(|e| e.to_string()));
-    let event = NewEvent {
-        webhook_id: signed.id,
-        connection_id: connections[index],
-        body: &body,
-        recording_id: parsed.as_ref().ok().map(|r| r.recording_id),
-        error: parsed.as_ref().err().map(String::as_str),
-    };
-    match store(&state, org, &event).await {
-        Ok(None) => accepted("duplicate"),
-        Ok(Some(_)) if event.error.is_some() => {
-            tracing::warn!(%org, webhook_id = signed.id, error = event.error,
-                "signed Fathom delivery could not be parsed; stored as failed");
-            accepted("stored_failed")
-        }
-        Ok(Some(event_id)) => {
-            tracing::info!(%org, %event_id, webhook_id = signed.id, "Fathom delivery stored");
-            accepted("accepted")
-        }
-        Err(err) => internal(org, &err),
+    match fathom_webhooks::verify_and_store(&state, live, &signed, body, now).await {
+        Ok(Received::Accepted(_)) => accepted("accepted"),
+        Ok(Received::StoredFailed(_)) => accepted("stored_failed"),
+        Ok(Received::Duplicate) => accepted("duplicate"),
+        Err(refusal) => refused(&refusal),
     }
 }
 
-async fn store(state: &AppState, org: OrgId, event: &NewEvent<'_>) -> anyhow::Result<Option<Uuid>> {
-    let mut tx = state.db.begin().await?;
-    let Some(event_id) = db::fathom_events::insert(&mut tx, org, event).await? else {
-        return Ok(None);
-    };
-    if event.error.is_none() {
-        jobs::enqueue_process_fathom_event(&mut tx, ProcessFathomEvent::new(org, event_id)).await?;
-    }
-    tx.commit().await?;
-    Ok(Some(event_id))
-}
-
-fn internal(org: OrgId, err: &anyhow::Error) -> Response {
-    tracing::error!(%org, error = ?err, "could not store a Fathom delivery");
-    answer(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "unavailable",
-        "Could not store the delivery; please retry.",
-    )
+fn accepted(status: &str) -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": status }))).into_response()
 }

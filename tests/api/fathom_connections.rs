@@ -1,10 +1,8 @@
 //! Connect and disconnect Fathom through the Integrations page, against the in-process simulator.
 
-use debrief::crypto::Binding;
+use debrief::crypto::{API_KEY_FIELD, Binding, WEBHOOK_SECRET_FIELD};
 use debrief::domain::OrgId;
-use debrief::integrations::fathom_connections::{
-    API_KEY_FIELD, WEBHOOK_SECRET_FIELD, retry_due_webhook_cleanups,
-};
+use debrief::integrations::fathom_connections::retry_due_webhook_cleanups;
 use debrief::sim::fathom::Fault;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;

@@ -416,3 +416,70 @@ async fn three_hundred_concurrent_deliveries_of_a_hundred_meetings_store_each_on
     app.wait_for_jobs().await;
     assert_eq!(counts(&app).await, (100, 100));
 }
+
+#[sqlx::test]
+async fn ten_thousand_signature_entries_over_a_mebibyte_are_refused_quickly_without_a_write(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let (_, org, secret) = connected(&app).await;
+    let body = vec![b'x'; 1024 * 1024];
+    let mut flood = signed(&secret, "msg_flood", body);
+    flood.signature = vec!["v1,AAAA"; 10_000].join(" ");
+    let events_before = app.count("fathom_events").await;
+    let started = std::time::Instant::now();
+    let response = post(&app, org, &flood).await;
+    let took = started.elapsed();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "bad_headers");
+    eprintln!("10,000 entries over 1 MiB refused in {took:?}");
+    // One MAC per entry over 1 MiB would take tens of seconds; a header check takes milliseconds.
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "refused in {took:?}"
+    );
+    assert_eq!(app.count("fathom_events").await, events_before);
+
+    // The most entries allowed, none right: one MAC per secret, refused as a bad signature.
+    let mut few = signed(&secret, "msg_few", vec![b'y'; 1024 * 1024]);
+    few.signature = vec!["v1,AAAA"; 8].join(" ");
+    assert_eq!(
+        post(&app, org, &few).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.count("fathom_events").await, events_before);
+}
+
+#[sqlx::test]
+async fn an_org_without_a_connection_is_answered_before_the_body_is_read(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_, org_b) = app.signup("Bob", "bob@example.com", "Bobco").await;
+    let org_b = app.org_id(&org_b).await;
+    // Declares a body far over the limit: refused for the org's state, not for the size.
+    let d = signed("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_x", b"{}".to_vec());
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/api/integrations/fathom/webhook/{org_b}",
+            app.address
+        ))
+        .header("webhook-id", d.id)
+        .header("webhook-timestamp", &d.timestamp)
+        .header("webhook-signature", &d.signature)
+        .body(vec![b'z'; 64 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::GONE);
+    let too_big = reqwest::Client::new()
+        .post(format!("{}/api/integrations/fathom/webhook/{org_b}", app.address))
+        .header("webhook-id", d.id)
+        .header("webhook-timestamp", &d.timestamp)
+        .header("webhook-signature", &d.signature)
+        .body(vec![b'z'; 17 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.count("fathom_events").await, 0);
+}

@@ -3,7 +3,7 @@
 
 use debrief::crypto::{Binding, KeyRing};
 use debrief::domain::OrgId;
-use debrief::integrations::fathom_connections::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
+use debrief::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use debrief::rotate_keys::rotate_keys;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};

@@ -1,0 +1,197 @@
+//! Receiving one Fathom webhook delivery: every check that costs little comes before anything that
+//! costs more, and nothing is written before the signature has passed.
+//!
+//! 1. [`check_headers`]: the org id, the Standard Webhooks headers (their shape bounded) and the
+//!    timestamp — no I/O.
+//! 2. [`load_secrets`]: one read of the org's live connections' webhook secrets, decrypted — still
+//!    before the body is read, so a request for an org without a connection costs no body.
+//! 3. [`verify_and_store`]: each secret's MAC computed once over the body (off the async executor
+//!    for large bodies), then one transaction stores the raw body (unique per org and `webhook-id`)
+//!    with its processing job; the caller answers 2xx only after that commit.
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::crypto::{Binding, WEBHOOK_SECRET_FIELD};
+use crate::db;
+use crate::db::fathom_events::NewEvent;
+use crate::domain::{FathomConnectionId, OrgId};
+use crate::fathom::mapping::parse_delivery;
+use crate::fathom::webhook_signature::{SignatureError, SignedHeaders, WebhookSecret};
+use crate::jobs::{self, ProcessFathomEvent};
+use crate::state::AppState;
+
+/// Bodies at least this large are verified on the blocking pool.
+const BLOCKING_VERIFY_BYTES: usize = 64 * 1024;
+
+/// Why a delivery was refused (nothing was stored).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// The path names no org (or not a valid id).
+    #[error("No such organisation.")]
+    NoSuchOrg,
+    /// A header is missing, oversized or unreadable.
+    #[error("{0}")]
+    BadHeaders(SignatureError),
+    /// The timestamp is not a number, or too far from now.
+    #[error("{0}")]
+    BadTimestamp(SignatureError),
+    /// The org has no live Fathom connection any more.
+    #[error("This organisation has no Fathom connection any more.")]
+    NotConnected,
+    /// No signature matched any live connection's secret.
+    #[error("The signature does not match.")]
+    BadSignature,
+    /// Storing failed (the database); Fathom should retry.
+    #[error("Could not store the delivery; please retry.")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// What happened to a verified delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    /// Stored, its job queued.
+    Accepted(Uuid),
+    /// Stored as failed: signed, but not a meeting Debrief can read (kept for replay).
+    StoredFailed(Uuid),
+    /// Already stored under this `webhook-id`.
+    Duplicate,
+}
+
+/// The org's live webhook secrets, ready to verify with.
+pub struct LiveSecrets {
+    org: OrgId,
+    connections: Vec<FathomConnectionId>,
+    secrets: Vec<WebhookSecret>,
+}
+
+/// Step 1: the org id and headers, without I/O.
+pub fn check_headers<'a>(
+    org_id: &str,
+    headers: &'a axum::http::HeaderMap,
+    now: i64,
+) -> Result<(OrgId, SignedHeaders<'a>), Refused> {
+    let org = org_id
+        .parse::<Uuid>()
+        .map(OrgId)
+        .map_err(|_| Refused::NoSuchOrg)?;
+    let signed = SignedHeaders::from_headers(headers).map_err(Refused::BadHeaders)?;
+    signed
+        .check_timestamp(now)
+        .map_err(Refused::BadTimestamp)?;
+    Ok((org, signed))
+}
+
+/// Step 2: one read of the org's live connections' secrets, decrypted.
+pub async fn load_secrets(state: &AppState, org: OrgId) -> Result<LiveSecrets, Refused> {
+    let stored = db::fathom_events::live_webhook_secrets(&state.db, org)
+        .await
+        .map_err(|e| Refused::Unavailable(e.into()))?
+        .ok_or(Refused::NoSuchOrg)?;
+    let mut live = LiveSecrets {
+        org,
+        connections: Vec::with_capacity(stored.len()),
+        secrets: Vec::with_capacity(stored.len()),
+    };
+    for (connection, ciphertext) in stored {
+        let binding = Binding {
+            org_id: org,
+            record_id: connection.0,
+            field: WEBHOOK_SECRET_FIELD,
+        };
+        let secret = state
+            .crypto
+            .decrypt(&ciphertext, binding)
+            .ok()
+            .and_then(|s| WebhookSecret::parse(secrecy::ExposeSecret::expose_secret(&s)).ok());
+        match secret {
+            Some(secret) => {
+                live.connections.push(connection);
+                live.secrets.push(secret);
+            }
+            None => {
+                tracing::error!(%org, connection_id = %connection, "stored webhook secret unusable")
+            }
+        }
+    }
+    if live.secrets.is_empty() {
+        return Err(Refused::NotConnected);
+    }
+    Ok(live)
+}
+
+/// Step 3: verifies the signature over `body` and, only then, stores the delivery with its job.
+pub async fn verify_and_store(
+    state: &AppState,
+    live: LiveSecrets,
+    signed: &SignedHeaders<'_>,
+    body: Bytes,
+    now: i64,
+) -> Result<Received, Refused> {
+    let (id, timestamp, signature) = (
+        signed.id.to_owned(),
+        signed.timestamp.to_owned(),
+        signed.signature.to_owned(),
+    );
+    let verify = move |body: Bytes, secrets: Vec<WebhookSecret>| {
+        let signed = SignedHeaders {
+            id: &id,
+            timestamp: &timestamp,
+            signature: &signature,
+        };
+        (signed.verify(&secrets, &body, now), body)
+    };
+    let (verified, body) = if body.len() >= BLOCKING_VERIFY_BYTES {
+        let secrets = live.secrets;
+        tokio::task::spawn_blocking(move || verify(body, secrets))
+            .await
+            .map_err(|e| Refused::Unavailable(e.into()))?
+    } else {
+        verify(body, live.secrets)
+    };
+    let index = match verified {
+        Ok(index) => index,
+        Err(SignatureError::NoMatch) => return Err(Refused::BadSignature),
+        Err(err @ (SignatureError::Stale | SignatureError::BadTimestamp)) => {
+            return Err(Refused::BadTimestamp(err));
+        }
+        Err(err) => return Err(Refused::BadHeaders(err)),
+    };
+    let org = live.org;
+    let parsed = parse_delivery(&body);
+    let event = NewEvent {
+        webhook_id: signed.id,
+        connection_id: live.connections[index],
+        body: &body,
+        recording_id: parsed.as_ref().ok().map(|r| r.recording_id),
+        error: parsed.as_ref().err().map(String::as_str),
+    };
+    let stored = store(state, org, &event)
+        .await
+        .map_err(Refused::Unavailable)?;
+    Ok(match stored {
+        None => Received::Duplicate,
+        Some(event_id) if event.error.is_some() => {
+            tracing::warn!(%org, %event_id, webhook_id = signed.id, error = event.error,
+                "signed Fathom delivery could not be parsed; stored as failed");
+            Received::StoredFailed(event_id)
+        }
+        Some(event_id) => {
+            tracing::info!(%org, %event_id, webhook_id = signed.id, "Fathom delivery stored");
+            Received::Accepted(event_id)
+        }
+    })
+}
+
+async fn store(state: &AppState, org: OrgId, event: &NewEvent<'_>) -> anyhow::Result<Option<Uuid>> {
+    let mut tx = state.db.begin().await?;
+    let Some(event_id) = db::fathom_events::insert(&mut tx, org, event).await? else {
+        return Ok(None);
+    };
+    if event.error.is_none() {
+        jobs::enqueue_process_fathom_event(&mut tx, ProcessFathomEvent::new(org, event_id))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(event_id))
+}
