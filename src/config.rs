@@ -68,6 +68,9 @@ pub struct ApplicationSettings {
     pub base_url: Url,
     /// A signed-in session expires after this many minutes without a request.
     pub session_idle_minutes: i64,
+    /// A session ends this many hours after sign-in, however active (a stolen cookie expires too).
+    #[serde(default = "default_session_absolute_hours")]
+    pub session_absolute_hours: i64,
     /// Signs the session cookie. Required in production; generated locally when unset.
     #[serde(default)]
     pub session_secret: Option<SecretString>,
@@ -176,6 +179,10 @@ fn default_sync_headerless_interval_ms() -> u64 {
 
 fn default_webhook_max_body_bytes() -> usize {
     16 * 1024 * 1024
+}
+
+fn default_session_absolute_hours() -> i64 {
+    24 * 7
 }
 
 fn default_fathom_timeout_seconds() -> u64 {
@@ -296,6 +303,11 @@ impl Settings {
             .as_ref()
             .context("DEBRIEF__SECRETS__MASTER_KEYS is not set")?;
         crate::crypto::KeyRing::parse(spec).context("DEBRIEF__SECRETS__MASTER_KEYS is invalid")
+    }
+
+    /// How long a session lasts from sign-in at most.
+    pub fn session_max_age(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.application.session_absolute_hours.max(1))
     }
 
     /// Whether cookies must carry the `Secure` attribute.

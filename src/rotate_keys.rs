@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use crate::crypto::{Binding, KeyRing};
 use crate::db;
 use crate::domain::OrgId;
-use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 
 /// What a rotation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

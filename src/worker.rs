@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
-
 use crate::db;
 use crate::integrations::fathom_connections;
 use crate::jobs;
@@ -27,7 +25,7 @@ pub async fn run(state: AppState, shutdown: impl Future<Output = ()>) {
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = housekeeping_ticker.tick() => housekeeping(&state.db).await,
+            _ = housekeeping_ticker.tick() => housekeeping(&state).await,
             _ = cleanup_ticker.tick() => {
                 if let Err(err) = fathom_connections::retry_due_webhook_cleanups(&state).await {
                     tracing::warn!(error = ?err, "could not retry Fathom webhook deletions");
@@ -50,8 +48,9 @@ const DONE_TASKS_KEPT: chrono::Duration = chrono::Duration::days(7);
 const FAILED_TASKS_KEPT: chrono::Duration = chrono::Duration::days(30);
 
 /// Deletes expired sessions, failed sign-ins older than a day, and old finished background tasks.
-pub async fn housekeeping(db: &PgPool) {
-    match db::sessions::delete_expired(db).await {
+pub async fn housekeeping(state: &AppState) {
+    let db = &state.db;
+    match db::sessions::delete_expired(db, state.settings.session_max_age()).await {
         Ok(n) if n > 0 => tracing::info!(deleted = n, "deleted expired sessions"),
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "could not delete expired sessions"),

@@ -36,6 +36,12 @@ pub async fn token(session: &Session) -> AppResult<String> {
     Ok(fresh)
 }
 
+/// Drops this session's token; the next page gets a fresh one (done at sign-in).
+pub async fn forget_token(session: &Session) -> AppResult<()> {
+    session.remove::<String>(SESSION_KEY).await?;
+    Ok(())
+}
+
 fn matches(expected: &str, submitted: &str) -> bool {
     expected.len() == submitted.len() && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()))
 }

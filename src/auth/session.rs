@@ -8,9 +8,11 @@ use crate::error::AppResult;
 const USER_KEY: &str = "user_id";
 const LAST_ORG_KEY: &str = "last_org";
 
-/// Signs `user` in. The session id changes, so an id planted before login is worthless after it.
+/// Signs `user` in. The session id and the CSRF token change, so an id or token planted before
+/// login is worthless after it.
 pub async fn log_in(session: &Session, user: UserId) -> AppResult<()> {
     session.cycle_id().await?;
+    crate::auth::csrf::forget_token(session).await?;
     session.insert(USER_KEY, user).await?;
     Ok(())
 }

@@ -1,24 +1,36 @@
 //! `tower_sessions::SessionStore` over our own sqlx pool (the published sqlx store pins an older
-//! sqlx than apalis needs). Expired rows are deleted by the worker's housekeeping.
+//! sqlx than apalis needs). Ids are stored as their SHA-256, `save` only ever updates (a logged-out
+//! session is never written back by a request that was still running), and a session ends after
+//! an absolute lifetime whatever its activity. Expired rows are deleted by the worker's housekeeping.
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
 use crate::db;
 
+/// An unchanged session's expiry is written at most this often (not on every 2 s progress poll).
+pub const EXPIRY_WRITE_INTERVAL: chrono::Duration = chrono::Duration::minutes(1);
+
 /// Sessions stored in the `sessions` table.
 #[derive(Debug, Clone)]
 pub struct PgSessionStore {
     pool: PgPool,
+    max_age: chrono::Duration,
 }
 
 impl PgSessionStore {
-    /// A store over the app's pool.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// A store over the app's pool whose sessions last at most `max_age` from sign-in.
+    pub fn new(pool: PgPool, max_age: chrono::Duration) -> Self {
+        Self { pool, max_age }
     }
+}
+
+/// The key a session is stored under: the hex SHA-256 of its id.
+pub fn stored_id(id: &Id) -> String {
+    hex::encode(Sha256::digest(id.to_string().as_bytes()))
 }
 
 fn backend(err: impl std::fmt::Display) -> session_store::Error {
@@ -38,7 +50,7 @@ impl SessionStore for PgSessionStore {
         loop {
             let inserted = db::sessions::insert_new(
                 &self.pool,
-                &record.id.to_string(),
+                &stored_id(&record.id),
                 &data,
                 to_chrono(record.expiry_date),
             )
@@ -54,20 +66,22 @@ impl SessionStore for PgSessionStore {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_value(&record.data)
             .map_err(|e| session_store::Error::Encode(e.to_string()))?;
-        db::sessions::upsert(
+        db::sessions::update_live(
             &self.pool,
-            &record.id.to_string(),
+            &stored_id(&record.id),
             &data,
             to_chrono(record.expiry_date),
+            EXPIRY_WRITE_INTERVAL,
         )
         .await
         .map_err(backend)
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        let Some((data, expiry)) = db::sessions::load_active(&self.pool, &session_id.to_string())
-            .await
-            .map_err(backend)?
+        let Some((data, expiry)) =
+            db::sessions::load_active(&self.pool, &stored_id(session_id), self.max_age)
+                .await
+                .map_err(backend)?
         else {
             return Ok(None);
         };
@@ -83,7 +97,7 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
-        db::sessions::delete(&self.pool, &session_id.to_string())
+        db::sessions::delete(&self.pool, &stored_id(session_id))
             .await
             .map_err(backend)
     }

@@ -105,7 +105,10 @@ impl WebhookSecret {
 
     /// This secret's tag over the delivery.
     fn tag(&self, msg_id: &str, timestamp: &str, body: &[u8]) -> [u8; 32] {
-        self.mac(msg_id, timestamp, body).finalize().into_bytes().into()
+        self.mac(msg_id, timestamp, body)
+            .finalize()
+            .into_bytes()
+            .into()
     }
 }
 
@@ -369,12 +372,18 @@ mod tests {
             timestamp: "-9223372036854775808",
             signature: "v1,AAAA",
         };
-        assert_eq!(extreme.check_timestamp(1_700_000_000), Err(SignatureError::Stale));
+        assert_eq!(
+            extreme.check_timestamp(1_700_000_000),
+            Err(SignatureError::Stale)
+        );
         let future = SignedHeaders {
             timestamp: "9223372036854775807",
             ..extreme
         };
-        assert_eq!(future.check_timestamp(-1_700_000_000), Err(SignatureError::Stale));
+        assert_eq!(
+            future.check_timestamp(-1_700_000_000),
+            Err(SignatureError::Stale)
+        );
     }
 
     #[test]

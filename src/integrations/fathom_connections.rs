@@ -11,13 +11,13 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use crate::crypto::{Binding, mask};
 use crate::db;
 use crate::db::fathom_connections::{
     ConnectionKeys, ConnectionState, NewConnection, WebhookCleanup,
 };
 use crate::db::fathom_sync_runs::SyncSource;
-use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use crate::domain::{Email, FathomConnectionId, OrgId, UserId};
 use crate::fathom::types::{CreateWebhook, TriggeredFor};
 use crate::fathom::{FathomError, ListMeetings};

@@ -76,9 +76,7 @@ pub fn check_headers<'a>(
         .map(OrgId)
         .map_err(|_| Refused::NoSuchOrg)?;
     let signed = SignedHeaders::from_headers(headers).map_err(Refused::BadHeaders)?;
-    signed
-        .check_timestamp(now)
-        .map_err(Refused::BadTimestamp)?;
+    signed.check_timestamp(now).map_err(Refused::BadTimestamp)?;
     Ok((org, signed))
 }
 
@@ -189,8 +187,7 @@ async fn store(state: &AppState, org: OrgId, event: &NewEvent<'_>) -> anyhow::Re
         return Ok(None);
     };
     if event.error.is_none() {
-        jobs::enqueue_process_fathom_event(&mut tx, ProcessFathomEvent::new(org, event_id))
-            .await?;
+        jobs::enqueue_process_fathom_event(&mut tx, ProcessFathomEvent::new(org, event_id)).await?;
     }
     tx.commit().await?;
     Ok(Some(event_id))

@@ -36,7 +36,8 @@ pub const SESSION_COOKIE: &str = "debrief_session";
 
 /// The complete router: pages (with sessions and CSRF), static files and health probes.
 pub fn router(state: AppState, session_key: Key) -> Router {
-    let sessions = SessionManagerLayer::new(PgSessionStore::new(state.db.clone()))
+    let store = PgSessionStore::new(state.db.clone(), state.settings.session_max_age());
+    let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -44,7 +45,8 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .with_expiry(Expiry::OnInactivity(time::Duration::minutes(
             state.settings.application.session_idle_minutes,
         )))
-        // Refreshes the expiry on every request, so inactivity (not age) ends a session.
+        // Refreshes the expiry on every request, so inactivity (not age) ends a session; the store
+        // writes an unchanged session at most once a minute, and never brings back a deleted one.
         .with_always_save(true)
         .with_signed(session_key);
 

@@ -273,9 +273,12 @@ async fn the_session_id_changes_at_login_and_the_cookie_is_httponly_and_lax(db: 
         !after.contains("Secure"),
         "http base URL: no Secure attribute"
     );
-    let old_id = value(&before).rsplit('=').next().unwrap().to_owned();
+    let old_id: tower_sessions::session::Id = value(&before)
+        .split_once('=')
+        .map(|(_, v)| v[44..].parse().unwrap())
+        .unwrap();
     let rows: i64 = sqlx::query_scalar("select count(*) from sessions where id = $1")
-        .bind(&old_id)
+        .bind(debrief::auth::session_store::stored_id(&old_id))
         .fetch_one(&app.db)
         .await
         .unwrap();

@@ -457,7 +457,11 @@ async fn an_org_without_a_connection_is_answered_before_the_body_is_read(db: PgP
     let (_, org_b) = app.signup("Bob", "bob@example.com", "Bobco").await;
     let org_b = app.org_id(&org_b).await;
     // Declares a body far over the limit: refused for the org's state, not for the size.
-    let d = signed("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_x", b"{}".to_vec());
+    let d = signed(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_x",
+        b"{}".to_vec(),
+    );
     let response = reqwest::Client::new()
         .post(format!(
             "{}/api/integrations/fathom/webhook/{org_b}",
@@ -472,7 +476,10 @@ async fn an_org_without_a_connection_is_answered_before_the_body_is_read(db: PgP
         .unwrap();
     assert_eq!(response.status(), StatusCode::GONE);
     let too_big = reqwest::Client::new()
-        .post(format!("{}/api/integrations/fathom/webhook/{org_b}", app.address))
+        .post(format!(
+            "{}/api/integrations/fathom/webhook/{org_b}",
+            app.address
+        ))
         .header("webhook-id", d.id)
         .header("webhook-timestamp", &d.timestamp)
         .header("webhook-signature", &d.signature)

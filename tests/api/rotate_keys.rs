@@ -1,9 +1,9 @@
 //! `debrief rotate-keys`: every stored secret moves to the newest master key, after which the old
 //! key can leave the ring.
 
+use debrief::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use debrief::crypto::{Binding, KeyRing};
 use debrief::domain::OrgId;
-use debrief::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use debrief::rotate_keys::rotate_keys;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};

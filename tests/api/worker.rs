@@ -29,7 +29,7 @@ async fn housekeeping_deletes_expired_sessions_and_old_failed_logins_only(db: Pg
         .unwrap();
     let sessions_before = app.count("sessions").await;
 
-    debrief::worker::housekeeping(&app.db).await;
+    debrief::worker::housekeeping(&app.state).await;
 
     assert_eq!(
         app.count("login_failures").await,
@@ -377,7 +377,7 @@ async fn housekeeping_prunes_old_finished_tasks_and_keeps_recent_and_failed_ones
     .await
     .unwrap();
 
-    debrief::worker::housekeeping(&app.db).await;
+    debrief::worker::housekeeping(&app.state).await;
 
     let left: Vec<String> = sqlx::query_scalar(
         "select id from apalis.jobs where job_type = 'process_fathom_event' order by id",
