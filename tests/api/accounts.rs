@@ -236,6 +236,46 @@ async fn login_returns_to_the_page_that_asked_for_it_but_never_off_site(db: PgPo
 }
 
 #[sqlx::test]
+async fn login_never_follows_a_next_that_a_browser_reads_as_another_host(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.signup("Ada", "ada@example.com", "Acme").await;
+    for hostile in [
+        "/\t/evil.example",
+        "/%09/evil.example",
+        "/%2F%2Fevil.example",
+        "/\\evil.example",
+        "/%5Cevil.example",
+        "/\u{FF0F}evil.example",
+    ] {
+        let browser = app.browser();
+        let page = format!("/login?next={}", urlencode(hostile));
+        let (status, html) = browser.get_html(&page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            crate::helpers::select_attr(&html, r#"input[name="next"]"#, "value").unwrap_or_default(),
+            "",
+            "{hostile:?} is not carried into the form"
+        );
+        let response = browser
+            .submit(
+                &page,
+                "/login",
+                &[
+                    ("email", "ada@example.com"),
+                    ("password", PASSWORD),
+                    ("next", hostile),
+                ],
+            )
+            .await;
+        assert_eq!(location(&response), "/", "{hostile:?}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[sqlx::test]
 async fn the_session_id_changes_at_login_and_the_cookie_is_httponly_and_lax(db: PgPool) {
     let app = spawn_app(db).await;
     app.signup("Ada", "ada@example.com", "Acme").await;

@@ -274,3 +274,73 @@ async fn owners_replay_failed_webhook_events_and_members_cannot(db: PgPool) {
         .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
+
+/// A member joins Ada's org through an invite link; returns their browser.
+async fn member_joins(app: &TestApp, ada: &Browser, slug: &str, name: &str, email: &str) -> Browser {
+    let invite = app.invite(ada, slug, "member").await;
+    let browser = app.browser();
+    let joined = browser
+        .submit(
+            &invite,
+            &format!("{invite}/signup"),
+            &[
+                ("name", name),
+                ("email", email),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status(), StatusCode::SEE_OTHER);
+    browser
+}
+
+#[sqlx::test]
+async fn any_member_syncs_the_normal_window_but_wide_backfills_are_for_managers_and_the_keys_owner(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let (ada, slug, connection) = connected(&app).await;
+    let mia = member_joins(&app, &ada, &slug, "Mia", "mia@example.com").await;
+    let page = format!("/o/{slug}/integrations/fathom/connections/{connection}");
+    let sync = format!("{page}/sync");
+    let runs = || async { app.count("fathom_sync_runs").await };
+
+    // The member sees only the backfills within the first sync's window.
+    let (_, member_page) = mia.get_html(&page).await;
+    let offered = select_texts(&member_page, "#sync-now option");
+    assert_eq!(
+        offered,
+        vec![
+            "Since the last successful sync",
+            "Backfill the last 7 days",
+            "Backfill the last 30 days"
+        ]
+    );
+    let before = runs().await;
+    let wide = mia.submit(&page, &sync, &[("backfill_days", "365")]).await;
+    assert_eq!(wide.status(), StatusCode::FORBIDDEN);
+    assert_eq!(runs().await, before, "a refused backfill opens no run");
+
+    let normal = mia.submit(&page, &sync, &[("backfill_days", "")]).await;
+    assert_eq!(normal.status(), StatusCode::SEE_OTHER);
+    let narrow_ok = runs().await;
+    assert_eq!(narrow_ok, before + 1, "a member may sync the normal window");
+    app.wait_for_jobs().await;
+
+    // The owner (who is also the key's owner) may backfill a year.
+    let (_, owner_page) = ada.get_html(&page).await;
+    assert!(select_texts(&owner_page, "#sync-now option").contains(&"Backfill the last 365 days".to_owned()));
+    let year = ada.submit(&page, &sync, &[("backfill_days", "365")]).await;
+    assert_eq!(year.status(), StatusCode::SEE_OTHER);
+    assert_eq!(runs().await, narrow_ok + 1);
+    app.wait_for_jobs().await;
+
+    // A member whose email is the Fathom account's is the key's owner too.
+    sqlx::query("update fathom_connections set fathom_user_email = 'mia@example.com'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let own = mia.submit(&page, &sync, &[("backfill_days", "90")]).await;
+    assert_eq!(own.status(), StatusCode::SEE_OTHER);
+    assert_eq!(runs().await, narrow_ok + 2);
+}
