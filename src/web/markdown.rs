@@ -71,7 +71,10 @@ fn lower(level: HeadingLevel, by: usize) -> HeadingLevel {
 fn clean<'a>(events: impl Iterator<Item = Event<'a>>) -> String {
     let mut raw = String::new();
     html::push_html(&mut raw, events);
+    // No images at all: a remote image in a summary is a tracking pixel that tells its owner who
+    // read the meeting, and when.
     ammonia::Builder::default()
+        .rm_tags(["img"])
         .link_rel(Some("noopener noreferrer"))
         .clean(&raw)
         .to_string()
@@ -80,6 +83,17 @@ fn clean<'a>(events: impl Iterator<Item = Event<'a>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_images_are_dropped() {
+        let html = render_section(
+            "Hello ![pixel](https://tracker.example/p.gif?u=1) <img src=\"https://t.example/x.png\">",
+            "Summary",
+        );
+        assert!(!html.contains("<img"), "{html}");
+        assert!(!html.contains("tracker.example"), "{html}");
+        assert!(html.contains("Hello"));
+    }
 
     #[test]
     fn ordinary_markdown_renders() {

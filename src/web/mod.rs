@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod meetings;
 pub mod members;
 pub mod orgs;
+pub mod security_headers;
 
 use std::time::Duration;
 
@@ -121,7 +122,8 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         )
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn(csrf::verify))
-        .layer(sessions);
+        .layer(sessions)
+        .layer(axum::middleware::from_fn(security_headers::no_store));
 
     let static_files = Router::new()
         .nest_service(
@@ -142,12 +144,16 @@ pub fn router(state: AppState, session_key: Key) -> Router {
             state.settings.fathom.webhook_max_body_bytes,
         ));
 
+    let hsts = state.settings.cookies_secure();
     Router::new()
         .route("/healthz", get(health::healthz))
         .merge(webhooks)
         .route("/readyz", get(health::readyz))
         .merge(static_files)
         .merge(pages)
+        .layer(axum::middleware::from_fn(move |request, next| {
+            security_headers::add(hsts, request, next)
+        }))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

@@ -252,7 +252,8 @@ async fn login_never_follows_a_next_that_a_browser_reads_as_another_host(db: PgP
         let (status, html) = browser.get_html(&page).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(
-            crate::helpers::select_attr(&html, r#"input[name="next"]"#, "value").unwrap_or_default(),
+            crate::helpers::select_attr(&html, r#"input[name="next"]"#, "value")
+                .unwrap_or_default(),
             "",
             "{hostile:?} is not carried into the form"
         );

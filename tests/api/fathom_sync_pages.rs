@@ -276,7 +276,13 @@ async fn owners_replay_failed_webhook_events_and_members_cannot(db: PgPool) {
 }
 
 /// A member joins Ada's org through an invite link; returns their browser.
-async fn member_joins(app: &TestApp, ada: &Browser, slug: &str, name: &str, email: &str) -> Browser {
+async fn member_joins(
+    app: &TestApp,
+    ada: &Browser,
+    slug: &str,
+    name: &str,
+    email: &str,
+) -> Browser {
     let invite = app.invite(ada, slug, "member").await;
     let browser = app.browser();
     let joined = browser
@@ -329,7 +335,10 @@ async fn any_member_syncs_the_normal_window_but_wide_backfills_are_for_managers_
 
     // The owner (who is also the key's owner) may backfill a year.
     let (_, owner_page) = ada.get_html(&page).await;
-    assert!(select_texts(&owner_page, "#sync-now option").contains(&"Backfill the last 365 days".to_owned()));
+    assert!(
+        select_texts(&owner_page, "#sync-now option")
+            .contains(&"Backfill the last 365 days".to_owned())
+    );
     let year = ada.submit(&page, &sync, &[("backfill_days", "365")]).await;
     assert_eq!(year.status(), StatusCode::SEE_OTHER);
     assert_eq!(runs().await, narrow_ok + 1);

@@ -16,6 +16,7 @@ mod meetings;
 mod members;
 mod orgs;
 mod rotate_keys;
+mod security_headers;
 mod sessions;
 mod tenancy;
 mod unstorable_meetings;
