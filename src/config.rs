@@ -124,6 +124,12 @@ pub struct FathomSettings {
     /// Largest webhook body accepted (long transcripts are big); larger ones get 413.
     #[serde(default = "default_webhook_max_body_bytes")]
     pub webhook_max_body_bytes: usize,
+    /// Largest answer read from Fathom; a larger one is an error, not a memory spike.
+    #[serde(default = "default_fathom_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// Pages one sync run may fetch before it stops with an error (a listing that never ends).
+    #[serde(default = "default_sync_max_pages")]
+    pub sync_max_pages: i32,
     /// How far back the first sync after connecting reaches.
     #[serde(default = "default_initial_sync_days")]
     pub initial_sync_days: i64,
@@ -183,6 +189,14 @@ fn default_webhook_max_body_bytes() -> usize {
 
 fn default_session_absolute_hours() -> i64 {
     24 * 7
+}
+
+fn default_fathom_max_response_bytes() -> usize {
+    crate::fathom::client::DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_sync_max_pages() -> i32 {
+    10_000
 }
 
 fn default_fathom_timeout_seconds() -> u64 {

@@ -29,7 +29,8 @@ impl AppState {
         let fathom = FathomClient::new(
             &settings.fathom.base_url,
             Duration::from_secs(settings.fathom.timeout_seconds),
-        )?;
+        )?
+        .with_max_body_bytes(settings.fathom.max_response_bytes);
         Ok(AppState {
             db,
             settings: Arc::new(settings),

@@ -51,6 +51,13 @@ pub enum FathomError {
     /// Fathom answered 2xx with a body Debrief cannot read.
     #[error("Fathom's answer could not be read: {detail}")]
     Decode { detail: String },
+    /// Fathom answered with a redirect, which Debrief does not follow (the API key would go along
+    /// to wherever it points); the base URL is probably wrong.
+    #[error("Fathom answered with a redirect ({status}); check the Fathom base URL")]
+    Redirected { status: u16 },
+    /// The answer was larger than Debrief reads.
+    #[error("Fathom's answer was larger than {limit} bytes; it was not read")]
+    TooLarge { limit: usize },
 }
 
 impl FathomError {
@@ -201,7 +208,13 @@ pub struct CreatedWebhook {
 pub struct FathomClient {
     http: reqwest::Client,
     base_url: Url,
+    max_body_bytes: usize,
 }
+
+/// Largest answer read by default (a page of ten long meetings with transcripts is a few MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Largest error body read (only its start is logged).
+const MAX_ERROR_BODY_BYTES: usize = 4096;
 
 impl FathomClient {
     /// A client for `base_url` (e.g. `https://api.fathom.ai/external/v1`) whose every call gives up
@@ -211,13 +224,25 @@ impl FathomClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("Debrief/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry X-Api-Key to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let mut base_url = base_url.clone();
         if !base_url.path().ends_with('/') {
             let path = format!("{}/", base_url.path());
             base_url.set_path(&path);
         }
-        Ok(FathomClient { http, base_url })
+        Ok(FathomClient {
+            http,
+            base_url,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        })
+    }
+
+    /// The same client reading answers of at most `limit` bytes.
+    pub fn with_max_body_bytes(mut self, limit: usize) -> FathomClient {
+        self.max_body_bytes = limit;
+        self
     }
 
     /// One page of `GET /meetings`.
@@ -365,8 +390,13 @@ impl FathomClient {
         let headers = response.headers().clone();
         let rate_limit = RateLimit::from_headers(&headers);
         if status.is_success() {
-            let bytes = response.bytes().await.map_err(transport_error)?;
+            let bytes = read_capped(response, self.max_body_bytes).await?;
             return Ok((bytes, rate_limit));
+        }
+        if status.is_redirection() {
+            return Err(FathomError::Redirected {
+                status: status.as_u16(),
+            });
         }
         let detail = short_body(response).await;
         tracing::debug!(status = status.as_u16(), %detail, "Fathom answered with an error");
@@ -396,10 +426,30 @@ fn transport_error(e: reqwest::Error) -> FathomError {
     }
 }
 
+/// The whole body, or `TooLarge` as soon as it passes `limit` bytes (read no further).
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, FathomError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(FathomError::TooLarge { limit });
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(FathomError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// The first 300 characters of an error body, for logs: error bodies are unspecified.
 async fn short_body(response: reqwest::Response) -> String {
-    let text = response.text().await.unwrap_or_default();
-    text.chars().take(300).collect()
+    let bytes = read_capped(response, MAX_ERROR_BODY_BYTES)
+        .await
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).chars().take(300).collect()
 }
 
 fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {

@@ -81,6 +81,9 @@ impl ConnectError {
             }
             FathomError::BadRequest { .. } => ConnectError::FathomRefused("status 400".into()),
             FathomError::NotFound => ConnectError::FathomRefused("status 404".into()),
+            err @ (FathomError::Redirected { .. } | FathomError::TooLarge { .. }) => {
+                ConnectError::FathomRefused(err.to_string())
+            }
         }
     }
 

@@ -96,6 +96,9 @@ impl Sync<'_> {
         let settings = &self.state.settings.fathom;
         let mut pacer = Pacer::new(Duration::from_millis(settings.sync_headerless_interval_ms));
         let mut cursor = self.run.cursor.clone();
+        // Cursors met by this run: one coming back means the listing loops.
+        let mut seen: std::collections::HashSet<String> = cursor.iter().cloned().collect();
+        let mut pages = self.run.pages;
         let mut failures_in_row = 0u32;
         let mut throttled_in_row = 0u32;
         loop {
@@ -123,7 +126,25 @@ impl Sync<'_> {
                     if let Ended::LostHold = self.store_page(&fetched.body, next.clone()).await? {
                         return Ok(());
                     }
+                    pages += 1;
                     match next {
+                        Some(next) if !seen.insert(next.clone()) => {
+                            let error = "Fathom sent a page cursor it had sent before, so the \
+                                         listing would never end; stopped. The next sync starts \
+                                         again from the beginning of its window.";
+                            return self
+                                .finish(SyncRunState::Failed, Some(error), FinalCalls::default())
+                                .await;
+                        }
+                        Some(_) if pages >= settings.sync_max_pages => {
+                            let error = format!(
+                                "Stopped after {pages} pages, the most one sync may fetch \
+                                 (fathom.sync_max_pages)."
+                            );
+                            return self
+                                .finish(SyncRunState::Failed, Some(&error), FinalCalls::default())
+                                .await;
+                        }
                         Some(next) => cursor = Some(next),
                         None => {
                             return self

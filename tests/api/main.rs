@@ -5,6 +5,7 @@ mod accounts;
 mod csrf;
 mod fathom_client;
 mod fathom_connections;
+mod fathom_misbehaving;
 mod fathom_sync;
 mod fathom_sync_pages;
 mod fathom_webhooks;
