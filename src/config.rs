@@ -53,6 +53,10 @@ pub struct Settings {
     /// `debrief run --demo`: Fathom is the built-in simulator (set by the command line, not YAML).
     #[serde(skip)]
     pub demo: bool,
+    /// Whether `DEBRIEF__FATHOM__BASE_URL` was set in the environment: then demo mode leaves the
+    /// Fathom base URL alone.
+    #[serde(skip)]
+    pub fathom_base_url_from_env: bool,
 }
 
 fn default_environment() -> Environment {
@@ -244,7 +248,21 @@ impl Settings {
             .try_deserialize()
             .context("configuration is invalid")?;
         settings.environment = environment;
+        settings.fathom_base_url_from_env =
+            std::env::var_os("DEBRIEF__FATHOM__BASE_URL").is_some_and(|v| !v.is_empty());
         Ok(settings)
+    }
+
+    /// Demo mode's Fathom: points the client at the simulator at `simulator`, unless a base URL was
+    /// set explicitly in the environment (then that one is used as it is). Returns whether the
+    /// simulator is used.
+    pub fn use_demo_fathom(&mut self, simulator: Url) -> bool {
+        if self.fathom_base_url_from_env {
+            return false;
+        }
+        self.fathom.base_url = simulator;
+        self.demo = true;
+        true
     }
 
     /// Refuses obviously unsafe production settings and fills in local-only generated secrets.
@@ -386,6 +404,23 @@ mod tests {
             let err = settings.prepare().unwrap_err().to_string();
             assert!(err.contains(setting), "{setting}: {err}");
         }
+    }
+
+    #[test]
+    fn demo_mode_leaves_an_explicit_fathom_base_url_alone() {
+        let simulator = Url::parse("http://127.0.0.1:8100/external/v1").unwrap();
+        let mut implicit = sample();
+        implicit.fathom_base_url_from_env = false;
+        assert!(implicit.use_demo_fathom(simulator.clone()));
+        assert_eq!(implicit.fathom.base_url, simulator);
+        assert!(implicit.demo);
+
+        let mut explicit = sample();
+        explicit.fathom_base_url_from_env = true;
+        let configured = explicit.fathom.base_url.clone();
+        assert!(!explicit.use_demo_fathom(simulator));
+        assert_eq!(explicit.fathom.base_url, configured);
+        assert!(!explicit.demo, "no demo keys or banner for a real Fathom");
     }
 
     #[test]

@@ -88,10 +88,18 @@ async fn main() -> anyhow::Result<()> {
             settings.environment != Environment::Production,
             "--demo is for local use: it replaces Fathom with a simulator"
         );
-        let sim = demo_fathom(fathom_sim_port).await?;
-        settings.fathom.base_url = sim.base_url().parse()?;
-        settings.demo = true;
-        _fathom_sim = Some(sim);
+        if settings.fathom_base_url_from_env {
+            tracing::info!(fathom_base_url = %settings.fathom.base_url,
+                "demo mode: DEBRIEF__FATHOM__BASE_URL is set, so it is used as it is and no Fathom simulator starts");
+            println!(
+                "Demo mode: Fathom is {} (DEBRIEF__FATHOM__BASE_URL); the simulator is not started",
+                settings.fathom.base_url
+            );
+        } else {
+            let sim = demo_fathom(fathom_sim_port).await?;
+            settings.use_demo_fathom(sim.base_url().parse()?);
+            _fathom_sim = Some(sim);
+        }
     }
     let pool = db::connect(&settings)?;
     match command {

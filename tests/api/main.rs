@@ -3,6 +3,7 @@
 
 mod accounts;
 mod csrf;
+mod demo_mode;
 mod fathom_client;
 mod fathom_connections;
 mod fathom_misbehaving;
