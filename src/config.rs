@@ -49,6 +49,8 @@ pub struct Settings {
     #[serde(default)]
     pub secrets: SecretsSettings,
     pub login_throttle: LoginThrottleSettings,
+    #[serde(default)]
+    pub signup_throttle: SignupThrottleSettings,
     pub fathom: FathomSettings,
     /// `debrief run --demo`: Fathom is the built-in simulator (set by the command line, not YAML).
     #[serde(skip)]
@@ -78,7 +80,12 @@ pub struct ApplicationSettings {
     /// Signs the session cookie. Required in production; generated locally when unset.
     #[serde(default)]
     pub session_secret: Option<SecretString>,
-    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    /// How many proxies in front of Debrief append to `X-Forwarded-For` (0: the header is
+    /// ignored). The client address is the one the outermost of them added: the
+    /// `trusted_proxies`-th from the right; anything further left could be forged.
+    #[serde(default)]
+    pub trusted_proxies: usize,
+    /// Older name: `true` means one trusted proxy.
     #[serde(default)]
     pub trust_forwarded_for: bool,
     /// Where local mode keeps generated secrets.
@@ -110,6 +117,22 @@ pub struct SecretsSettings {
 pub struct LoginThrottleSettings {
     pub max_failures: i64,
     pub window_minutes: i64,
+}
+
+/// Limits on sign-ups (and invite sign-ups) per client address: each one hashes a password.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SignupThrottleSettings {
+    pub max_per_address: i64,
+    pub window_minutes: i64,
+}
+
+impl Default for SignupThrottleSettings {
+    fn default() -> Self {
+        SignupThrottleSettings {
+            max_per_address: 20,
+            window_minutes: 60,
+        }
+    }
 }
 
 /// Where Fathom's API is and how patiently Debrief talks to it.
@@ -335,6 +358,14 @@ impl Settings {
             .as_ref()
             .context("DEBRIEF__SECRETS__MASTER_KEYS is not set")?;
         crate::crypto::KeyRing::parse(spec).context("DEBRIEF__SECRETS__MASTER_KEYS is invalid")
+    }
+
+    /// Proxies whose `X-Forwarded-For` entries are believed.
+    pub fn trusted_proxies(&self) -> usize {
+        match self.application.trusted_proxies {
+            0 if self.application.trust_forwarded_for => 1,
+            n => n,
+        }
     }
 
     /// How long a session lasts from sign-in at most.

@@ -99,6 +99,17 @@ impl AppError {
                 StatusCode::TOO_MANY_REQUESTS,
                 page("Too many attempts", message),
             ),
+            AppError::Internal(err)
+                if err.downcast_ref::<crate::auth::password::Busy>().is_some() =>
+            {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    page(
+                        "Debrief is busy",
+                        "Too many people are signing in at this moment. Please try again in a minute.",
+                    ),
+                )
+            }
             AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 page(

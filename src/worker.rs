@@ -60,6 +60,11 @@ pub async fn housekeeping(state: &AppState) {
         Ok(_) => {}
         Err(err) => tracing::warn!(error = %err, "could not delete old failed sign-ins"),
     }
+    match db::anonymous_attempts::delete_older_than(db, chrono::Duration::days(1)).await {
+        Ok(n) if n > 0 => tracing::info!(deleted = n, "deleted old anonymous attempts"),
+        Ok(_) => {}
+        Err(err) => tracing::warn!(error = %err, "could not delete old anonymous attempts"),
+    }
     match jobs::prune_finished(db, DONE_TASKS_KEPT, FAILED_TASKS_KEPT).await {
         Ok(pruned) if pruned != jobs::Pruned::default() => tracing::info!(
             tasks = pruned.tasks,

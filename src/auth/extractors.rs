@@ -147,6 +147,25 @@ impl FromRequestParts<AppState> for OrgContext {
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub String);
 
+/// The client address as the outermost of `trusted` proxies saw it: the `trusted`-th entry from
+/// the right of all `X-Forwarded-For` headers (each proxy appends the address it saw). Entries
+/// further left were written by the client and prove nothing. `None` without trusted proxies, or
+/// when the header has fewer entries than that or the entry is not an address.
+pub fn forwarded_client(headers: &axum::http::HeaderMap, trusted: usize) -> Option<IpAddr> {
+    if trusted == 0 {
+        return None;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let index = entries.len().checked_sub(trusted)?;
+    entries[index].parse().ok()
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = AppError;
 
@@ -154,13 +173,7 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.settings.application.trust_forwarded_for
-            && let Some(forwarded) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        if let Some(forwarded) = forwarded_client(&parts.headers, state.settings.trusted_proxies())
         {
             return Ok(ClientIp(forwarded.to_string()));
         }
@@ -170,5 +183,43 @@ impl FromRequestParts<AppState> for ClientIp {
             .map(|ConnectInfo(addr)| addr.ip().to_string())
             .unwrap_or_else(|| "unknown".to_owned());
         Ok(ClientIp(addr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn only_addresses_added_by_trusted_proxies_count() {
+        let forged = headers(&["6.6.6.6, 203.0.113.7"]);
+        assert_eq!(
+            forwarded_client(&forged, 0),
+            None,
+            "no proxies: header ignored"
+        );
+        assert_eq!(
+            forwarded_client(&forged, 1),
+            Some("203.0.113.7".parse().unwrap()),
+            "one proxy: the right-most entry, not the client's forged left-most one"
+        );
+        let two = headers(&["6.6.6.6", "198.51.100.2, 10.0.0.5"]);
+        assert_eq!(
+            forwarded_client(&two, 2),
+            Some("198.51.100.2".parse().unwrap()),
+            "entries of several headers count in order"
+        );
+        assert_eq!(forwarded_client(&headers(&["10.0.0.5"]), 2), None);
+        assert_eq!(forwarded_client(&headers(&["not-an-ip"]), 1), None);
+        assert_eq!(forwarded_client(&HeaderMap::new(), 1), None);
     }
 }

@@ -1,6 +1,7 @@
-//! Who is making a request: passwords, sessions and their store, CSRF, failed-login throttling and
+//! Who is making a request: accounts, passwords, sessions and their store, CSRF, failed-login throttling and
 //! the extractors handlers use (`CurrentUser`, `OrgContext`, `ClientIp`).
 
+pub mod accounts;
 pub mod csrf;
 pub mod extractors;
 pub mod login_throttle;

@@ -47,13 +47,26 @@ pub async fn list(db: &PgPool, org: OrgId) -> sqlx::Result<Vec<Member>> {
     .await
 }
 
-/// Locks the org's memberships (in a transaction) and returns the member's role and the owner count,
-/// so that "at least one owner" checks cannot race each other.
+/// The org's memberships as one change sees them, read under their row locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockedMembers {
+    /// The role of the person making the change (`None`: no longer a member).
+    pub actor: Option<Role>,
+    /// The role of the member being changed.
+    pub target: Role,
+    /// How many owners the org has.
+    pub owners: i64,
+}
+
+/// Locks the org's memberships until the transaction ends and reads the actor's and the target's
+/// roles under that lock (so a change is authorised by the actor's role as it is now, not as it
+/// was when the request began); `None` when the target is not a member.
 pub async fn lock_for_change(
     conn: &mut PgConnection,
     org: OrgId,
-    user: UserId,
-) -> sqlx::Result<Option<(Role, i64)>> {
+    actor: UserId,
+    target: UserId,
+) -> sqlx::Result<Option<LockedMembers>> {
     let roles: Vec<(UserId, Role)> = sqlx::query_as(
         "select user_id, role from memberships where org_id = $1 order by user_id for update",
     )
@@ -61,10 +74,12 @@ pub async fn lock_for_change(
     .fetch_all(conn)
     .await?;
     let owners = roles.iter().filter(|(_, r)| *r == Role::Owner).count() as i64;
-    Ok(roles
-        .into_iter()
-        .find(|(id, _)| *id == user)
-        .map(|(_, role)| (role, owners)))
+    let role_of = |user: UserId| roles.iter().find(|(id, _)| *id == user).map(|(_, r)| *r);
+    Ok(role_of(target).map(|target| LockedMembers {
+        actor: role_of(actor),
+        target,
+        owners,
+    }))
 }
 
 /// Sets a member's role.

@@ -1,5 +1,6 @@
 //! The only place with SQL. One file per table group; tenant functions take the org id first.
 
+pub mod anonymous_attempts;
 pub mod audit;
 pub mod fathom_connections;
 pub mod fathom_events;

@@ -6,10 +6,12 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::auth::accounts::{self, CreateAccountError};
+use crate::auth::csrf::AnonymousToken;
 use crate::auth::extractors::ClientIp;
 use crate::auth::{login_throttle, password, session as auth_session};
 use crate::db;
@@ -19,7 +21,8 @@ use crate::state::AppState;
 use crate::web::forms::safe_next;
 use crate::web::layout::{Layout, flash};
 
-/// What a person typed into the sign-up form (the password is never echoed back).
+/// What a person typed into the sign-up form (the password is never echoed back, nor printed by
+/// `Debug`).
 #[derive(Debug, Default, Deserialize)]
 pub struct SignupForm {
     #[serde(default)]
@@ -27,7 +30,7 @@ pub struct SignupForm {
     #[serde(default)]
     pub email: String,
     #[serde(default)]
-    pub password: String,
+    pub password: SecretString,
     #[serde(default)]
     pub org_name: String,
 }
@@ -41,6 +44,57 @@ pub struct SignupErrors {
     pub org_name: Option<&'static str>,
 }
 
+/// A sign-up form whose fields all passed.
+pub struct ValidSignup {
+    pub name: PersonName,
+    pub email: Email,
+    pub password: NewPassword,
+    /// The new org's name (plain sign-up only).
+    pub org_name: Option<OrgName>,
+}
+
+/// Checks a sign-up form (with the org name when `with_org`), including whether the email is
+/// taken (`taken` is the message then); the form's password is cleared when it fails.
+pub async fn validate_signup(
+    state: &AppState,
+    form: &mut SignupForm,
+    with_org: bool,
+    taken: &'static str,
+) -> AppResult<Result<ValidSignup, SignupErrors>> {
+    let name = PersonName::parse(&form.name);
+    let email = Email::parse(&form.email);
+    let new_password = NewPassword::parse(std::mem::take(&mut form.password));
+    let org_name = with_org.then(|| OrgName::parse(&form.org_name));
+    let mut errors = SignupErrors {
+        name: name.as_ref().err().copied(),
+        email: email.as_ref().err().copied(),
+        password: new_password.as_ref().err().copied(),
+        org_name: org_name.as_ref().and_then(|o| o.as_ref().err().copied()),
+    };
+    if let Ok(email) = &email
+        && db::users::email_exists(&state.db, email).await?
+    {
+        errors.email = Some(taken);
+    }
+    Ok(
+        match (
+            name,
+            email,
+            new_password,
+            org_name.transpose(),
+            errors.email,
+        ) {
+            (Ok(name), Ok(email), Ok(password), Ok(org_name), None) => Ok(ValidSignup {
+                name,
+                email,
+                password,
+                org_name,
+            }),
+            _ => Err(errors),
+        },
+    )
+}
+
 /// The sign-up page.
 #[derive(Template, WebTemplate)]
 #[template(path = "accounts/signup.html")]
@@ -51,12 +105,12 @@ pub struct SignupPage {
 }
 
 /// GET /signup
-pub async fn show_signup(session: Session) -> AppResult<Response> {
+pub async fn show_signup(session: Session, csrf: AnonymousToken) -> AppResult<Response> {
     if auth_session::user_id(&session).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
     Ok(SignupPage {
-        layout: Layout::anonymous(&session, "Sign up").await?,
+        layout: Layout::anonymous(&session, &csrf, "Sign up").await?,
         form: SignupForm::default(),
         errors: SignupErrors::default(),
     }
@@ -69,39 +123,33 @@ const EMAIL_TAKEN: &str = "An account with this email already exists. Log in ins
 pub async fn create_account(
     State(state): State<AppState>,
     session: Session,
-    Form(form): Form<SignupForm>,
+    csrf: AnonymousToken,
+    ClientIp(client_ip): ClientIp,
+    Form(mut form): Form<SignupForm>,
 ) -> AppResult<Response> {
-    let name = PersonName::parse(&form.name);
-    let email = Email::parse(&form.email);
-    let new_password = NewPassword::parse(SecretString::from(form.password.clone()));
-    let org_name = OrgName::parse(&form.org_name);
-    let mut errors = SignupErrors {
-        name: name.as_ref().err().copied(),
-        email: email.as_ref().err().copied(),
-        password: new_password.as_ref().err().copied(),
-        org_name: org_name.as_ref().err().copied(),
+    accounts::throttle_signup(&state, &client_ip).await?;
+    let valid = match validate_signup(&state, &mut form, true, EMAIL_TAKEN).await? {
+        Ok(valid) => valid,
+        Err(errors) => return rerender_signup(&session, &csrf, form, errors).await,
     };
-    if let Ok(email) = &email
-        && db::users::email_exists(&state.db, email).await?
-    {
-        errors.email = Some(EMAIL_TAKEN);
-    }
-    let (Ok(name), Ok(email), Ok(new_password), Ok(org_name), None) =
-        (name, email, new_password, org_name, errors.email)
-    else {
-        return rerender_signup(&session, form, errors).await;
+    let Some(org_name) = valid.org_name else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "sign-up without an org name"
+        )));
     };
-
-    let hash = password::hash_password(new_password.secret().clone()).await?;
     let mut tx = state.db.begin().await?;
-    let user_id = match db::users::insert(&mut tx, &email, &name, &hash).await {
-        Ok(id) => id,
-        Err(err) if db::is_unique_violation(&err, db::users::EMAIL_UNIQUE) => {
-            errors.email = Some(EMAIL_TAKEN);
-            return rerender_signup(&session, form, errors).await;
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let user_id =
+        match accounts::create_user(&mut tx, &valid.email, &valid.name, &valid.password).await {
+            Ok(id) => id,
+            Err(CreateAccountError::EmailTaken) => {
+                let errors = SignupErrors {
+                    email: Some(EMAIL_TAKEN),
+                    ..SignupErrors::default()
+                };
+                return rerender_signup(&session, &csrf, form, errors).await;
+            }
+            Err(CreateAccountError::Other(err)) => return Err(err),
+        };
     let (org_id, slug) = db::orgs::insert(&mut tx, &org_name).await?;
     db::memberships::insert(&mut tx, org_id, user_id, Role::Owner).await?;
     tx.commit().await?;
@@ -119,12 +167,12 @@ pub async fn create_account(
 
 async fn rerender_signup(
     session: &Session,
-    mut form: SignupForm,
+    csrf: &AnonymousToken,
+    form: SignupForm,
     errors: SignupErrors,
 ) -> AppResult<Response> {
-    form.password.clear();
     let page = SignupPage {
-        layout: Layout::anonymous(session, "Sign up").await?,
+        layout: Layout::anonymous(session, csrf, "Sign up").await?,
         form,
         errors,
     };
@@ -138,13 +186,13 @@ pub struct LoginQuery {
     pub signed_out: Option<String>,
 }
 
-/// What a person typed into the login form.
+/// What a person typed into the login form (`Debug` does not show the password).
 #[derive(Debug, Default, Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
     pub email: String,
     #[serde(default)]
-    pub password: String,
+    pub password: SecretString,
     #[serde(default)]
     pub next: Option<String>,
 }
@@ -161,13 +209,17 @@ pub struct LoginPage {
 }
 
 /// GET /login
-pub async fn show_login(session: Session, Query(query): Query<LoginQuery>) -> AppResult<Response> {
+pub async fn show_login(
+    session: Session,
+    csrf: AnonymousToken,
+    Query(query): Query<LoginQuery>,
+) -> AppResult<Response> {
     let next = safe_next(query.next.as_deref());
     if auth_session::user_id(&session).await?.is_some() {
         return Ok(Redirect::to(next.as_deref().unwrap_or("/")).into_response());
     }
     Ok(LoginPage {
-        layout: Layout::anonymous(&session, "Log in").await?,
+        layout: Layout::anonymous(&session, &csrf, "Log in").await?,
         email: String::new(),
         next: next.unwrap_or_default(),
         error: None,
@@ -180,6 +232,7 @@ pub async fn show_login(session: Session, Query(query): Query<LoginQuery>) -> Ap
 pub async fn create_login(
     State(state): State<AppState>,
     session: Session,
+    csrf: AnonymousToken,
     ClientIp(client_ip): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
@@ -187,9 +240,10 @@ pub async fn create_login(
     let rerender = |status: StatusCode, message: String, email: String| {
         let session = session.clone();
         let next = next.clone();
+        let csrf = csrf.clone();
         async move {
             let page = LoginPage {
-                layout: Layout::anonymous(&session, "Log in").await?,
+                layout: Layout::anonymous(&session, &csrf, "Log in").await?,
                 email,
                 next: next.unwrap_or_default(),
                 error: Some(message),
@@ -210,7 +264,7 @@ pub async fn create_login(
             .await;
         }
     };
-    if form.password.is_empty() {
+    if form.password.expose_secret().is_empty() {
         return rerender(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Enter your password.".to_owned(),
@@ -218,7 +272,8 @@ pub async fn create_login(
         )
         .await;
     }
-    if let Err(AppError::RateLimited(message)) = login_throttle::check(
+    // Any other error (the database) is returned as it is: the throttle fails closed.
+    match login_throttle::check(
         &state.db,
         &state.settings.login_throttle,
         email.as_str(),
@@ -226,13 +281,17 @@ pub async fn create_login(
     )
     .await
     {
-        tracing::warn!("sign-in refused: too many recent failures");
-        return rerender(StatusCode::TOO_MANY_REQUESTS, message, typed_email).await;
+        Ok(()) => {}
+        Err(AppError::RateLimited(message)) => {
+            tracing::warn!("sign-in refused: too many recent failures");
+            return rerender(StatusCode::TOO_MANY_REQUESTS, message, typed_email).await;
+        }
+        Err(err) => return Err(err),
     }
 
     let user = db::users::find_by_email(&state.db, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let valid = password::verify_password(stored_hash, SecretString::from(form.password)).await?;
+    let valid = password::verify_password(stored_hash, form.password).await?;
     let Some(user) = user.filter(|_| valid) else {
         login_throttle::record_failure(&state.db, email.as_str(), &client_ip).await?;
         tracing::info!("sign-in failed: wrong email or password");

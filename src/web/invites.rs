@@ -10,20 +10,21 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use chrono::{Duration, Utc};
 use rand::RngCore;
-use secrecy::SecretString;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::auth::extractors::{CurrentUser, OrgContext};
-use crate::auth::{password, session as auth_session};
+use crate::auth::accounts::{self, CreateAccountError};
+use crate::auth::csrf::AnonymousToken;
+use crate::auth::extractors::{ClientIp, CurrentUser, OrgContext};
+use crate::auth::session as auth_session;
 use crate::db;
 use crate::db::invites::InviteByToken;
-use crate::domain::{Email, InviteId, NewPassword, PersonName, Role};
+use crate::domain::{InviteId, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::web::accounts::{SignupErrors, SignupForm};
+use crate::web::accounts::{SignupErrors, SignupForm, validate_signup};
 use crate::web::layout::{Layout, flash};
 
 /// How long an invite link works.
@@ -156,6 +157,7 @@ pub struct InvitePage {
 pub async fn show_invite(
     State(state): State<AppState>,
     session: Session,
+    csrf: AnonymousToken,
     Path(token): Path<String>,
 ) -> AppResult<InvitePage> {
     let invite = usable_invite(&state, &token).await?;
@@ -177,9 +179,17 @@ pub async fn show_invite(
                     member,
                 )
             }
-            None => (Layout::anonymous(&session, title).await?, false, false),
+            None => (
+                Layout::anonymous(&session, &csrf, title).await?,
+                false,
+                false,
+            ),
         },
-        None => (Layout::anonymous(&session, title).await?, false, false),
+        None => (
+            Layout::anonymous(&session, &csrf, title).await?,
+            false,
+            false,
+        ),
     };
     Ok(InvitePage {
         layout,
@@ -236,50 +246,39 @@ pub async fn accept_invite(
 pub async fn create_account_from_invite(
     State(state): State<AppState>,
     session: Session,
+    csrf: AnonymousToken,
+    ClientIp(client_ip): ClientIp,
     Path(token): Path<String>,
     Form(mut form): Form<SignupForm>,
 ) -> AppResult<Response> {
     let invite = usable_invite(&state, &token).await?;
-    let name = PersonName::parse(&form.name);
-    let email = Email::parse(&form.email);
-    let new_password = NewPassword::parse(SecretString::from(form.password.clone()));
-    let mut errors = SignupErrors {
-        name: name.as_ref().err().copied(),
-        email: email.as_ref().err().copied(),
-        password: new_password.as_ref().err().copied(),
-        org_name: None,
-    };
+    accounts::throttle_signup(&state, &client_ip).await?;
     const TAKEN: &str = "An account with this email already exists. Log in to accept the invite.";
-    if let Ok(email) = &email
-        && db::users::email_exists(&state.db, email).await?
-    {
-        errors.email = Some(TAKEN);
-    }
-    let (Ok(name), Ok(email), Ok(new_password), None) = (name, email, new_password, errors.email)
-    else {
-        form.password.clear();
-        let page = InvitePage {
-            layout: Layout::anonymous(&session, format!("Join {}", invite.org_name)).await?,
-            token,
-            org_name: invite.org_name,
-            org_slug: invite.org_slug,
-            role: invite.role,
-            signed_in: false,
-            already_member: false,
-            form,
-            errors,
-        };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    };
-    let hash = password::hash_password(new_password.secret().clone()).await?;
-    let mut tx = state.db.begin().await?;
-    let user_id = match db::users::insert(&mut tx, &email, &name, &hash).await {
-        Ok(id) => id,
-        Err(err) if db::is_unique_violation(&err, db::users::EMAIL_UNIQUE) => {
-            return Err(AppError::Conflict(TAKEN.into()));
+    let valid = match validate_signup(&state, &mut form, false, TAKEN).await? {
+        Ok(valid) => valid,
+        Err(errors) => {
+            let page = InvitePage {
+                layout: Layout::anonymous(&session, &csrf, format!("Join {}", invite.org_name))
+                    .await?,
+                token,
+                org_name: invite.org_name,
+                org_slug: invite.org_slug,
+                role: invite.role,
+                signed_in: false,
+                already_member: false,
+                form,
+                errors,
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
-        Err(err) => return Err(err.into()),
     };
+    let mut tx = state.db.begin().await?;
+    let user_id =
+        match accounts::create_user(&mut tx, &valid.email, &valid.name, &valid.password).await {
+            Ok(id) => id,
+            Err(CreateAccountError::EmailTaken) => return Err(AppError::Conflict(TAKEN.into())),
+            Err(CreateAccountError::Other(err)) => return Err(err),
+        };
     if !db::invites::mark_accepted(&mut tx, invite.org_id, invite.id, user_id).await? {
         return Err(AppError::Gone(
             "This invite link has already been used. Ask whoever invited you for a new one.",

@@ -63,7 +63,11 @@ pub struct Layout {
 
 impl Layout {
     /// For pages shown to people who are not signed in.
-    pub async fn anonymous(session: &Session, title: impl Into<String>) -> AppResult<Layout> {
+    pub async fn anonymous(
+        session: &Session,
+        csrf: &csrf::AnonymousToken,
+        title: impl Into<String>,
+    ) -> AppResult<Layout> {
         Ok(Layout {
             title: title.into(),
             section: "",
@@ -71,7 +75,7 @@ impl Layout {
             orgs: Vec::new(),
             current_org: None,
             flashes: take_flashes(session).await?,
-            csrf_token: csrf::token(session).await?,
+            csrf_token: csrf.0.clone(),
             can_manage: false,
         })
     }

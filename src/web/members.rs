@@ -113,10 +113,17 @@ pub async fn update_member_role(
     let new_role = Role::parse(&form.role)
         .ok_or_else(|| AppError::Validation("Choose owner, admin or member.".into()))?;
     let mut tx = state.db.begin().await?;
-    let (current, owners) = db::memberships::lock_for_change(&mut tx, ctx.org.id, target)
+    let locked = db::memberships::lock_for_change(&mut tx, ctx.org.id, ctx.user.id, target)
         .await?
         .ok_or(AppError::NotFound)?;
-    if !ctx.role.can_assign(current) || !ctx.role.can_assign(new_role) {
+    let (current, owners) = (locked.target, locked.owners);
+    let actor = locked.actor.ok_or(AppError::NotFound)?;
+    if !actor.can_manage() {
+        return Err(AppError::Forbidden(
+            "Only owners and admins of this organisation can do that.",
+        ));
+    }
+    if !actor.can_assign(current) || !actor.can_assign(new_role) {
         return Err(AppError::Forbidden(
             "Only owners can change an owner's role or make someone an owner.",
         ));
@@ -151,10 +158,17 @@ pub async fn delete_member(
         ctx.require_manager()?;
     }
     let mut tx = state.db.begin().await?;
-    let (current, owners) = db::memberships::lock_for_change(&mut tx, ctx.org.id, target)
+    let locked = db::memberships::lock_for_change(&mut tx, ctx.org.id, ctx.user.id, target)
         .await?
         .ok_or(AppError::NotFound)?;
-    if !leaving && !ctx.role.can_assign(current) {
+    let (current, owners) = (locked.target, locked.owners);
+    let actor = locked.actor.ok_or(AppError::NotFound)?;
+    if !leaving && !actor.can_manage() {
+        return Err(AppError::Forbidden(
+            "Only owners and admins of this organisation can do that.",
+        ));
+    }
+    if !leaving && !actor.can_assign(current) {
         return Err(AppError::Forbidden("Only owners can remove an owner."));
     }
     if current == Role::Owner && owners <= 1 {

@@ -121,7 +121,10 @@ pub fn router(state: AppState, session_key: Key) -> Router {
             post(invites::create_account_from_invite),
         )
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn(csrf::verify))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::verify,
+        ))
         .layer(sessions)
         .layer(axum::middleware::from_fn(security_headers::no_store));
 

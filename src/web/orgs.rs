@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::auth::csrf::AnonymousToken;
 use crate::auth::extractors::{CurrentUser, OrgContext};
 use crate::auth::session as auth_session;
 use crate::db;
@@ -26,10 +27,14 @@ pub struct StartPage {
 }
 
 /// GET /: signed-in people go to the org they last used; others see what Debrief is.
-pub async fn show_start(State(state): State<AppState>, session: Session) -> AppResult<Response> {
+pub async fn show_start(
+    State(state): State<AppState>,
+    session: Session,
+    csrf: AnonymousToken,
+) -> AppResult<Response> {
     let Some(user_id) = auth_session::user_id(&session).await? else {
         return Ok(StartPage {
-            layout: Layout::anonymous(&session, "Your calls, as customer history").await?,
+            layout: Layout::anonymous(&session, &csrf, "Your calls, as customer history").await?,
         }
         .into_response());
     };

@@ -276,19 +276,52 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// A `Set-Cookie` of the response for cookie `name`, whole.
+fn set_cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
 #[sqlx::test]
-async fn the_session_id_changes_at_login_and_the_cookie_is_httponly_and_lax(db: PgPool) {
+async fn anonymous_pages_write_no_session_and_login_sets_an_httponly_lax_cookie(db: PgPool) {
     let app = spawn_app(db).await;
-    app.signup("Ada", "ada@example.com", "Acme").await;
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    ada.logout(&format!("/o/{slug}/")).await;
+    let sessions_before = app.count("sessions").await;
+
     let browser = app.browser();
-    let page = browser.get("/login").await;
-    let before = session_set_cookie(&page).expect("an anonymous session carries the CSRF token");
-    let token = crate::helpers::select_attr(
-        &page.text().await.unwrap(),
-        r#"meta[name="csrf-token"]"#,
-        "content",
-    )
-    .unwrap();
+    let mut token = String::new();
+    for page in ["/", "/signup", "/login"] {
+        let response = browser.get(page).await;
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        assert_eq!(
+            session_set_cookie(&response),
+            None,
+            "{page}: an anonymous visit gets no session"
+        );
+        if let Some(csrf) = set_cookie_named(&response, "debrief_csrf") {
+            assert!(
+                csrf.contains("HttpOnly") && csrf.contains("SameSite=Lax"),
+                "{csrf}"
+            );
+        }
+        token = crate::helpers::select_attr(
+            &response.text().await.unwrap(),
+            r#"meta[name="csrf-token"]"#,
+            "content",
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        app.count("sessions").await,
+        sessions_before,
+        "no session row for anonymous page views"
+    );
 
     let response = browser
         .post_raw(
@@ -300,30 +333,19 @@ async fn the_session_id_changes_at_login_and_the_cookie_is_httponly_and_lax(db: 
             ],
         )
         .await;
-
-    let after = session_set_cookie(&response).expect("login sets a new session cookie");
-    let value = |c: &str| c.split(';').next().unwrap().to_owned();
-    assert_ne!(
-        value(&before),
-        value(&after),
-        "the session id changes at login"
-    );
-    assert!(after.contains("HttpOnly"));
-    assert!(after.contains("SameSite=Lax"));
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let first = session_set_cookie(&response).expect("login sets a session cookie");
+    assert!(first.contains("HttpOnly"));
+    assert!(first.contains("SameSite=Lax"));
     assert!(
-        !after.contains("Secure"),
+        !first.contains("Secure"),
         "http base URL: no Secure attribute"
     );
-    let old_id: tower_sessions::session::Id = value(&before)
-        .split_once('=')
-        .map(|(_, v)| v[44..].parse().unwrap())
-        .unwrap();
-    let rows: i64 = sqlx::query_scalar("select count(*) from sessions where id = $1")
-        .bind(debrief::auth::session_store::stored_id(&old_id))
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(rows, 0, "the pre-login session no longer exists");
+    browser.logout(&format!("/o/{slug}/")).await;
+    let again = browser.login("ada@example.com", PASSWORD).await;
+    let second = session_set_cookie(&again).expect("a new session cookie");
+    let value = |c: &str| c.split(';').next().unwrap().to_owned();
+    assert_ne!(value(&first), value(&second), "a new session id each time");
 }
 
 #[sqlx::test]
@@ -332,8 +354,13 @@ async fn the_session_cookie_is_secure_when_the_base_url_is_https(db: PgPool) {
     settings.application.base_url = "https://debrief.example".parse().unwrap();
     let app = spawn_app_with(db, settings).await;
 
-    let response = app.browser().get("/signup").await;
-
+    let page = app.browser().get("/signup").await;
+    let csrf = set_cookie_named(&page, "debrief_csrf").expect("the anonymous CSRF cookie");
+    assert!(csrf.contains("Secure"), "{csrf}");
+    let browser = app.browser();
+    let response = browser
+        .signup("Ada", "ada@example.com", PASSWORD, "Acme")
+        .await;
     let cookie = session_set_cookie(&response).expect("session cookie");
     assert!(cookie.contains("Secure"), "{cookie}");
 }

@@ -1,6 +1,7 @@
 //! Debrief's integration tests: one binary, real PostgreSQL (a fresh database per test), the real
 //! router on a loopback port, and a cookie-keeping HTTP client playing the browser.
 
+mod abuse;
 mod accounts;
 mod csrf;
 mod demo_mode;

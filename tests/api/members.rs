@@ -240,3 +240,41 @@ async fn an_unknown_role_or_member_is_refused(db: PgPool) {
         .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test]
+async fn a_change_is_authorised_by_the_role_held_when_the_memberships_are_locked(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_ada, _mia, al, slug) = team(&app).await;
+    let members = format!("/o/{slug}/members");
+    let al_id = app.user_id("al@example.com").await;
+    let mia_id = app.user_id("mia@example.com").await;
+    let token = al.csrf_token(&members).await;
+
+    // Ada demotes Al while Al's request to promote Mia to admin is already under way: her change
+    // holds the memberships' locks, Al's request has read "admin" and waits for them.
+    let mut demotion = app.db.begin().await.unwrap();
+    sqlx::query("select 1 from memberships for update")
+        .fetch_all(&mut *demotion)
+        .await
+        .unwrap();
+    sqlx::query("update memberships set role = 'member' where user_id = $1")
+        .bind(al_id)
+        .execute(&mut *demotion)
+        .await
+        .unwrap();
+    let action = format!("/o/{slug}/members/{mia_id}/role");
+    let promote = tokio::spawn(async move {
+        al.post_raw(&action, &[("csrf_token", &token), ("role", "admin")])
+            .await
+            .status()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    demotion.commit().await.unwrap();
+
+    assert_eq!(promote.await.unwrap(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.role_of(&slug, "mia@example.com").await.as_deref(),
+        Some("member"),
+        "a demoted admin changed nothing"
+    );
+}

@@ -21,12 +21,20 @@ async fn housekeeping_deletes_expired_sessions_and_old_failed_logins_only(db: Pg
         .execute(&app.db)
         .await
         .unwrap();
-    let stale = app.browser();
-    stale.get("/login").await;
-    sqlx::query("update sessions set expiry_date = now() - interval '1 minute' where data ? 'user_id' = false")
-        .execute(&app.db)
-        .await
-        .unwrap();
+    sqlx::query(
+        "insert into sessions (id, data, expiry_date) values
+           ('expired-one', '{}', now() - interval '1 minute'),
+           ('too-old-one', '{}', now() + interval '1 hour')",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "update sessions set created_at = now() - interval '30 days' where id = 'too-old-one'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
     let sessions_before = app.count("sessions").await;
 
     debrief::worker::housekeeping(&app.state).await;
@@ -36,9 +44,10 @@ async fn housekeeping_deletes_expired_sessions_and_old_failed_logins_only(db: Pg
         1,
         "only the day-old failure is gone"
     );
-    assert!(
-        app.count("sessions").await < sessions_before,
-        "expired sessions are deleted"
+    assert_eq!(
+        app.count("sessions").await,
+        sessions_before - 2,
+        "expired sessions and those past their absolute lifetime are deleted"
     );
     assert_eq!(
         browser.get(&format!("/o/{slug}/")).await.status(),
