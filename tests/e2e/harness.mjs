@@ -226,15 +226,39 @@ export function journey(name, fn) {
     const stack = current;
     const contexts = [];
     const pages = [];
+    // Console errors (a Content-Security-Policy violation among them), uncaught page errors, server
+    // errors and failed sub-resources (a missing favicon, script or stylesheet) fail the journey even
+    // when every step passed. A page answered 4xx on purpose (a form re-rendered with 422) does not.
+    const problems = [];
     const newPage = async () => {
       const context = await stack.newContext();
       contexts.push(context);
       const page = await context.newPage();
+      page.on('console', (msg) => {
+        // Failed loads are judged by the response handler below, which knows what was loaded.
+        if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) {
+          problems.push(`console error on ${page.url()}: ${msg.text()}`);
+        }
+      });
+      page.on('pageerror', (err) => problems.push(`page error on ${page.url()}: ${err.message}`));
+      page.on('requestfailed', (request) => {
+        const failure = request.failure()?.errorText ?? 'failed';
+        // A navigation that replaced an in-flight htmx poll is not a problem.
+        if (failure !== 'net::ERR_ABORTED') problems.push(`${request.url()}: ${failure}`);
+      });
+      page.on('response', (response) => {
+        const status = response.status();
+        const subresource = response.request().resourceType() !== 'document';
+        if (status >= 500 || (subresource && status >= 400)) {
+          problems.push(`${status} from ${response.url()}`);
+        }
+      });
       pages.push(page);
       return page;
     };
     try {
       await fn({ newPage, baseUrl: stack.baseUrl });
+      if (problems.length) throw new Error(`the journey saw problems:\n${problems.join('\n')}`);
     } catch (err) {
       for (const [i, page] of pages.entries()) {
         const file = path.join(resultsDir, `${slugify(name)}-${i + 1}.png`);
