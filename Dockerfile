@@ -4,7 +4,9 @@
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
-# Queries are checked at compile time only against offline data (.sqlx/), never a live database.
+# Debrief's own SQL is checked at run time (sqlx::query), so no database is needed to build; the
+# one dependency with compile-time-checked queries (apalis-postgres) ships its offline data, which
+# SQLX_OFFLINE makes sqlx use. There is no .sqlx/ folder in this repository.
 ENV SQLX_OFFLINE=true
 COPY . .
 # Cache mounts keep the crate registry and compiled dependencies between builds, so a code change
@@ -29,7 +31,10 @@ COPY static/ /app/static/
 # Local mode writes generated secrets here; a fresh named volume mounted on it copies this ownership.
 RUN install -d -m 0700 -o debrief -g debrief /app/.debrief-local
 USER debrief
-ENV APP_ENVIRONMENT=local \
+# Production by default: it refuses to start without DEBRIEF__DATABASE__URL,
+# DEBRIEF__SECRETS__MASTER_KEYS, DEBRIEF__APPLICATION__SESSION_SECRET and an https
+# DEBRIEF__APPLICATION__BASE_URL. docker-compose.yml runs the local demo instead.
+ENV APP_ENVIRONMENT=production \
     DEBRIEF__APPLICATION__HOST=0.0.0.0
 EXPOSE 8000
 CMD ["debrief", "run"]

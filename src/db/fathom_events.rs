@@ -87,6 +87,8 @@ pub struct StoredEvent {
     pub connection_id: Option<FathomConnectionId>,
     pub body: Vec<u8>,
     pub state: EventState,
+    /// When the delivery arrived: its content is at least this fresh.
+    pub received_at: DateTime<Utc>,
 }
 
 /// One event of the org, locked until the transaction ends.
@@ -96,7 +98,7 @@ pub async fn find_for_update(
     id: Uuid,
 ) -> sqlx::Result<Option<StoredEvent>> {
     sqlx::query_as(
-        "select id, connection_id, body, state from fathom_events
+        "select id, connection_id, body, state, received_at from fathom_events
          where org_id = $1 and id = $2 for update",
     )
     .bind(org)

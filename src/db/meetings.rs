@@ -40,15 +40,34 @@ struct Stored {
     summary_hash: Option<String>,
     action_items_hash: Option<String>,
     highlights_hash: Option<String>,
+    core_observed_at: Option<DateTime<Utc>>,
+    transcript_observed_at: Option<DateTime<Utc>>,
+    summary_observed_at: Option<DateTime<Utc>>,
+    action_items_observed_at: Option<DateTime<Utc>>,
+    highlights_observed_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a part seen at `observed` with hash `new` replaces the stored one: it differs, and it was
+/// not seen before the stored one was.
+fn replaces(
+    stored_hash: Option<&str>,
+    stored_observed: Option<DateTime<Utc>>,
+    new: &str,
+    observed: DateTime<Utc>,
+) -> bool {
+    stored_hash != Some(new) && stored_observed.is_none_or(|stored| observed >= stored)
 }
 
 /// Stores a meeting by (org, recording id): new parts replace stored ones, parts not sent are kept,
-/// unchanged parts are not written. Run inside a transaction.
+/// unchanged parts are not written, and a part seen (`observed_at`) before the stored one was is
+/// left alone, so an older answer arriving late never overwrites newer content. Run inside a
+/// transaction.
 pub async fn upsert(
     conn: &mut PgConnection,
     org: OrgId,
     record: &MeetingRecord,
     source: Option<(FathomConnectionId, Via)>,
+    observed_at: DateTime<Utc>,
 ) -> sqlx::Result<(Uuid, UpsertOutcome)> {
     let core_hash = record.core_hash();
     let inserted: Option<Uuid> = sqlx::query_scalar(
@@ -66,7 +85,9 @@ pub async fn upsert(
     .fetch_optional(&mut *conn)
     .await?;
     let stored: Stored = sqlx::query_as(
-        "select id, core_hash, transcript_hash, summary_hash, action_items_hash, highlights_hash
+        "select id, core_hash, transcript_hash, summary_hash, action_items_hash, highlights_hash,
+                core_observed_at, transcript_observed_at, summary_observed_at,
+                action_items_observed_at, highlights_observed_at
          from meetings where org_id = $1 and recording_id = $2 for update",
     )
     .bind(org)
@@ -76,24 +97,42 @@ pub async fn upsert(
     let id = stored.id;
 
     let mut changed = false;
-    if stored.core_hash != core_hash {
+    let stored_core = (!stored.core_hash.is_empty()).then_some(stored.core_hash.as_str());
+    if replaces(
+        stored_core,
+        stored.core_observed_at,
+        &core_hash,
+        observed_at,
+    ) {
         update_core(conn, org, id, record, &core_hash).await?;
         replace_attendees(conn, org, id, record).await?;
+        set_observed(conn, "core_observed_at", org, id, observed_at).await?;
         changed = true;
     }
     if let Some(hash) = record.transcript_hash()
-        && stored.transcript_hash.as_deref() != Some(hash.as_str())
+        && replaces(
+            stored.transcript_hash.as_deref(),
+            stored.transcript_observed_at,
+            &hash,
+            observed_at,
+        )
     {
         replace_transcript(conn, org, id, record, &hash).await?;
+        set_observed(conn, "transcript_observed_at", org, id, observed_at).await?;
         changed = true;
     }
     if let Some(hash) = record.summary_hash()
-        && stored.summary_hash.as_deref() != Some(hash.as_str())
+        && replaces(
+            stored.summary_hash.as_deref(),
+            stored.summary_observed_at,
+            &hash,
+            observed_at,
+        )
     {
         let summary = record.summary.as_ref();
         sqlx::query(
             "update meetings set summary_template = $3, summary_markdown = $4, summary_hash = $5,
-                    updated_at = now()
+                    summary_observed_at = $6, updated_at = now()
              where org_id = $1 and id = $2",
         )
         .bind(org)
@@ -101,20 +140,33 @@ pub async fn upsert(
         .bind(summary.and_then(|s| s.template_name.as_deref()))
         .bind(summary.and_then(|s| s.markdown.as_deref()))
         .bind(&hash)
+        .bind(observed_at)
         .execute(&mut *conn)
         .await?;
         changed = true;
     }
     if let Some(hash) = record.action_items_hash()
-        && stored.action_items_hash.as_deref() != Some(hash.as_str())
+        && replaces(
+            stored.action_items_hash.as_deref(),
+            stored.action_items_observed_at,
+            &hash,
+            observed_at,
+        )
     {
         replace_action_items(conn, org, id, record, &hash).await?;
+        set_observed(conn, "action_items_observed_at", org, id, observed_at).await?;
         changed = true;
     }
     if let Some(hash) = record.highlights_hash()
-        && stored.highlights_hash.as_deref() != Some(hash.as_str())
+        && replaces(
+            stored.highlights_hash.as_deref(),
+            stored.highlights_observed_at,
+            &hash,
+            observed_at,
+        )
     {
         replace_highlights(conn, org, id, record, &hash).await?;
+        set_observed(conn, "highlights_observed_at", org, id, observed_at).await?;
         changed = true;
     }
     if let Some((connection, via)) = source {
@@ -310,6 +362,23 @@ async fn replace_highlights(
     .execute(&mut *conn)
     .await?;
     set_hash(conn, "highlights_hash", org, id, hash).await
+}
+
+async fn set_observed(
+    conn: &mut PgConnection,
+    column: &str,
+    org: OrgId,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let sql = format!("update meetings set {column} = $3 where org_id = $1 and id = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 async fn set_hash(

@@ -50,7 +50,9 @@ pub async fn process_fathom_event(
     };
     let source = event.connection_id.map(|c| (c, Via::Webhook));
     let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
-    match db::meetings::upsert(&mut savepoint, org, &record, source).await {
+    // A delivery's content is as fresh as its arrival: a sync page asked for later wins over it,
+    // and it never overwrites what such a page stored (a replay of an old event included).
+    match db::meetings::upsert(&mut savepoint, org, &record, source, event.received_at).await {
         Ok((meeting_id, outcome)) => {
             savepoint.commit().await?;
             db::fathom_events::finish(&mut tx, org, event.id, None).await?;

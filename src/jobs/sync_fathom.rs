@@ -117,13 +117,18 @@ impl Sync<'_> {
                 cursor: cursor.clone(),
                 ..ListMeetings::with_content()
             };
+            // The page's content is at least as fresh as the moment it was asked for.
+            let asked_at = Utc::now();
             match self.state.fathom.list_meetings(api_key, &query).await {
                 Ok(fetched) => {
                     failures_in_row = 0;
                     throttled_in_row = 0;
                     pacer.after_answer(&fetched.rate_limit, Instant::now());
                     let next = fetched.body.next_cursor.clone().filter(|c| !c.is_empty());
-                    if let Ended::LostHold = self.store_page(&fetched.body, next.clone()).await? {
+                    if let Ended::LostHold = self
+                        .store_page(&fetched.body, next.clone(), asked_at)
+                        .await?
+                    {
                         return Ok(());
                     }
                     pages += 1;
@@ -209,6 +214,7 @@ impl Sync<'_> {
         &self,
         page: &Page<Meeting>,
         next_cursor: Option<String>,
+        asked_at: chrono::DateTime<Utc>,
     ) -> anyhow::Result<Ended> {
         let run = self.run;
         let mut records = Vec::with_capacity(page.items.len());
@@ -238,6 +244,7 @@ impl Sync<'_> {
                 run.org_id,
                 record,
                 Some((run.connection_id, Via::Sync)),
+                asked_at,
             )
             .await;
             match stored {

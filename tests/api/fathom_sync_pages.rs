@@ -353,3 +353,55 @@ async fn any_member_syncs_the_normal_window_but_wide_backfills_are_for_managers_
     assert_eq!(own.status(), StatusCode::SEE_OTHER);
     assert_eq!(runs().await, narrow_ok + 2);
 }
+
+#[sqlx::test]
+async fn pages_of_a_connection_disconnected_long_ago_still_open(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug, _) = connected(&app).await;
+    let org = app.org_id(&slug).await;
+    // The oldest of 22 disconnected connections: beyond the 20 the Integrations page lists.
+    let mut ids = Vec::new();
+    for n in 0..22 {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "insert into fathom_connections
+               (id, org_id, fathom_user_email, state, api_key_hint, webhook_url, disconnected_at)
+             values ($1, $2, $3, 'disconnected', 'fath…0000', 'https://x.example/w',
+                     now() - make_interval(days => $4))",
+        )
+        .bind(id)
+        .bind(org)
+        .bind(format!("old{n}@example.com"))
+        .bind(100 - n)
+        .execute(&app.db)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+    let oldest = ids[0];
+    let run = uuid::Uuid::now_v7();
+    sqlx::query(
+        "insert into fathom_sync_runs (id, org_id, connection_id, source, state, created_after,
+                                       started_at, finished_at)
+         values ($1, $2, $3, 'hourly', 'succeeded', now() - interval '200 days',
+                 now() - interval '100 days', now() - interval '100 days')",
+    )
+    .bind(run)
+    .bind(org)
+    .bind(oldest)
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    let (status, page) = ada
+        .get_html(&format!(
+            "/o/{slug}/integrations/fathom/connections/{oldest}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("old0@example.com"));
+    let (status, _) = ada
+        .get_html(&format!("/o/{slug}/integrations/fathom/sync_runs/{run}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -5,6 +5,7 @@ mod abuse;
 mod accounts;
 mod csrf;
 mod demo_mode;
+mod deployment_files;
 mod fathom_client;
 mod fathom_connections;
 mod fathom_misbehaving;

@@ -33,7 +33,7 @@ async fn store(
     let meeting: Meeting = serde_json::from_value(json).unwrap();
     let record = meeting_record(&meeting).unwrap();
     let mut tx = app.db.begin().await.unwrap();
-    let (id, _) = debrief::db::meetings::upsert(&mut tx, org, &record, None)
+    let (id, _) = debrief::db::meetings::upsert(&mut tx, org, &record, None, chrono::Utc::now())
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -266,5 +266,68 @@ async fn the_org_home_shows_the_five_newest_meetings_of_its_own_org_only(db: PgP
     assert_eq!(
         select_texts(&bob_home, "#latest-meetings li a"),
         ["Bob's private call"]
+    );
+}
+
+#[sqlx::test]
+async fn a_sync_page_asked_for_before_a_webhook_never_overwrites_the_webhooks_newer_content(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let (_, _, org) = org_of(&app, "Ada", "ada@example.com").await;
+    let version = |title: &str, summary: &str| {
+        let mut json = fixture();
+        json["title"] = title.into();
+        json["default_summary"]["markdown_formatted"] = summary.into();
+        meeting_record(&serde_json::from_value::<Meeting>(json).unwrap()).unwrap()
+    };
+    let now = chrono::Utc::now();
+    let page_asked_at = now - chrono::Duration::seconds(5);
+    let upsert = |record, at| {
+        let db = app.db.clone();
+        async move {
+            let mut tx = db.begin().await.unwrap();
+            let (_, outcome) = debrief::db::meetings::upsert(&mut tx, org, &record, None, at)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            outcome
+        }
+    };
+    let stored = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "select title, summary_markdown from meetings where org_id = $1",
+        )
+        .bind(org)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+
+    // The webhook with the edited meeting arrives while a sync's page (asked for earlier, holding
+    // the old version) is still on its way; the page is stored after it.
+    upsert(version("Renewal call (edited)", "## New summary"), now).await;
+    let late_page = upsert(version("Renewal call", "## Old summary"), page_asked_at).await;
+    assert_eq!(late_page, debrief::db::meetings::UpsertOutcome::Unchanged);
+    assert_eq!(
+        stored().await,
+        (
+            "Renewal call (edited)".to_owned(),
+            "## New summary".to_owned()
+        )
+    );
+
+    // A later answer still replaces it.
+    upsert(
+        version("Renewal call (final)", "## Final summary"),
+        now + chrono::Duration::seconds(1),
+    )
+    .await;
+    assert_eq!(
+        stored().await,
+        (
+            "Renewal call (final)".to_owned(),
+            "## Final summary".to_owned()
+        )
     );
 }

@@ -248,6 +248,7 @@ async fn a_hundred_thousand_line_transcript_is_stored_whole(db: PgPool) {
         ada.org,
         &record,
         Some((ada.connection, Via::Webhook)),
+        chrono::Utc::now(),
     )
     .await
     .expect("a long transcript is stored");
