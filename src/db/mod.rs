@@ -4,6 +4,7 @@ pub mod anonymous_attempts;
 pub mod audit;
 pub mod fathom_connections;
 pub mod fathom_events;
+pub mod fathom_pending_webhooks;
 pub mod fathom_sync_runs;
 pub mod invites;
 pub mod login_failures;

@@ -106,9 +106,32 @@ pub struct Connected {
     pub replaced: Option<FathomConnectionId>,
 }
 
+/// The longest a connect may talk to Fathom: the key check and the webhook registration together
+/// stay inside the web server's 30 s request timeout, so a person always gets an answer.
+pub const CONNECT_BUDGET: Duration = Duration::from_secs(24);
+/// A registration older than this with no stored connection was interrupted (the process died).
+const LEFT_BEHIND_AFTER_SECONDS: f64 = 120.0;
+/// Attempts to delete a left-behind webhook before a person is asked to.
+const LEFT_BEHIND_ATTEMPTS: i32 = 8;
+
+/// `call`, given at most until `deadline`; past it, a timeout.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    call: impl Future<Output = Result<T, FathomError>>,
+) -> Result<T, FathomError> {
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or(Err(FathomError::Timeout))
+}
+
 /// Checks `api_key` with Fathom, registers the org's webhook, and stores the connection of Fathom
 /// user `fathom_email` (replacing that user's live connection, or a live one with the same key),
 /// queueing its initial sync.
+///
+/// The work runs in its own task, so a request cut off half-way (a closed browser, a timeout) does
+/// not stop it between registering the webhook and storing the connection; and the registration is
+/// recorded before Fathom is asked, so even a process that dies there leaves a row from which the
+/// worker deletes the webhook ([`clean_up_interrupted_connects`]).
 pub async fn connect(
     state: &AppState,
     org: OrgId,
@@ -116,17 +139,43 @@ pub async fn connect(
     fathom_email: &Email,
     api_key: SecretString,
 ) -> Result<Connected, ConnectError> {
-    state
-        .fathom
-        .list_meetings(&api_key, &ListMeetings::default())
+    let (state, email) = (state.clone(), fathom_email.clone());
+    tokio::spawn(async move { connect_to_the_end(&state, org, by, &email, api_key).await })
         .await
-        .map_err(ConnectError::from_check)?;
+        .map_err(|e| ConnectError::Internal(anyhow::anyhow!("connect task failed: {e}")))?
+}
+
+async fn connect_to_the_end(
+    state: &AppState,
+    org: OrgId,
+    by: UserId,
+    fathom_email: &Email,
+    api_key: SecretString,
+) -> Result<Connected, ConnectError> {
+    let deadline = tokio::time::Instant::now() + CONNECT_BUDGET;
+    within(
+        deadline,
+        state
+            .fathom
+            .list_meetings(&api_key, &ListMeetings::default()),
+    )
+    .await
+    .map_err(ConnectError::from_check)?;
 
     let id = FathomConnectionId::new();
+    let key_binding = Binding {
+        org_id: org,
+        record_id: id.0,
+        field: API_KEY_FIELD,
+    };
+    let pending_key = state.crypto.encrypt(&api_key, key_binding)?;
+    db::fathom_pending_webhooks::insert(&state.db, org, id, &pending_key)
+        .await
+        .map_err(anyhow::Error::from)?;
     let destination_url = webhook_url(state, org);
-    let webhook = state
-        .fathom
-        .create_webhook(
+    let created = within(
+        deadline,
+        state.fathom.create_webhook(
             &api_key,
             &CreateWebhook {
                 destination_url: destination_url.clone(),
@@ -136,9 +185,24 @@ pub async fn connect(
                 include_action_items: true,
                 include_crm_matches: false,
             },
-        )
-        .await
-        .map_err(ConnectError::from_webhook)?;
+        ),
+    )
+    .await;
+    let webhook = match created {
+        Ok(webhook) => webhook,
+        Err(err) => {
+            forget_pending(state, org, id).await;
+            return Err(ConnectError::from_webhook(err));
+        }
+    };
+    if let Err(err) =
+        db::fathom_pending_webhooks::set_webhook_id(&state.db, org, id, &webhook.id).await
+    {
+        // Without the id on record a crash now would leave the webhook unfindable: undo it now.
+        delete_unstored_webhook(state, org, &api_key, &webhook.id).await;
+        forget_pending(state, org, id).await;
+        return Err(anyhow::Error::from(err).into());
+    }
     if webhook.flags_differ {
         tracing::warn!(%org, webhook_id = %webhook.id,
             "Fathom registered the webhook with other flags than asked; sync fills any gaps");
@@ -169,13 +233,121 @@ pub async fn connect(
         }
         Err(err) => {
             // The connection is not stored, so its webhook must not stay registered either.
-            if let Err(cleanup) = state.fathom.delete_webhook(&api_key, &webhook.id).await {
-                tracing::error!(%org, webhook_id = %webhook.id, error = %cleanup,
-                    "could not delete the webhook of a connection that failed to store");
-            }
+            delete_unstored_webhook(state, org, &api_key, &webhook.id).await;
+            forget_pending(state, org, id).await;
             Err(err)
         }
     }
+}
+
+async fn delete_unstored_webhook(state: &AppState, org: OrgId, api_key: &SecretString, id: &str) {
+    if let Err(cleanup) = state.fathom.delete_webhook(api_key, id).await {
+        tracing::error!(%org, webhook_id = %id, error = %cleanup,
+            "could not delete the webhook of a connection that was not stored");
+    }
+}
+
+async fn forget_pending(state: &AppState, org: OrgId, id: FathomConnectionId) {
+    let forgotten = async {
+        let mut conn = state.db.acquire().await?;
+        db::fathom_pending_webhooks::delete(&mut conn, org, id).await
+    };
+    if let Err(err) = forgotten.await {
+        // The worker's sweep finds the row and finishes the cleanup.
+        tracing::warn!(%org, connection_id = %id, error = %err,
+            "could not forget a webhook registration; the worker will clean it up");
+    }
+}
+
+/// Deletes the webhooks of connects that were interrupted (the process died between registering
+/// the webhook and storing the connection); returns how many registrations were settled.
+pub async fn clean_up_interrupted_connects(state: &AppState) -> anyhow::Result<usize> {
+    let left = db::fathom_pending_webhooks::claim_left_behind(
+        &state.db,
+        LEFT_BEHIND_AFTER_SECONDS,
+        300.0,
+        20,
+    )
+    .await?;
+    let mut settled = 0;
+    for row in left {
+        let org = row.org_id;
+        let binding = Binding {
+            org_id: org,
+            record_id: row.connection_id.0,
+            field: API_KEY_FIELD,
+        };
+        let outcome = match (
+            &row.webhook_id,
+            state.crypto.decrypt(&row.api_key_ciphertext, binding),
+        ) {
+            (None, _) => Ok(()),
+            (Some(webhook_id), Ok(key)) => {
+                match state.fathom.delete_webhook(&key, webhook_id).await {
+                    Ok(()) | Err(FathomError::NotFound) => Ok(()),
+                    Err(err)
+                        if err.is_transient()
+                            && row.cleanup_attempts + 1 < LEFT_BEHIND_ATTEMPTS =>
+                    {
+                        Err(err.to_string())
+                    }
+                    Err(err) => {
+                        give_up_left_behind(state, org, webhook_id, &err.to_string()).await?;
+                        Ok(())
+                    }
+                }
+            }
+            (Some(webhook_id), Err(_)) => {
+                give_up_left_behind(state, org, webhook_id, "the key could not be read").await?;
+                Ok(())
+            }
+        };
+        match outcome {
+            Ok(()) => {
+                let mut conn = state.db.acquire().await?;
+                db::fathom_pending_webhooks::delete(&mut conn, org, row.connection_id).await?;
+                tracing::info!(%org, connection_id = %row.connection_id,
+                    webhook_id = row.webhook_id.as_deref().unwrap_or("none"),
+                    "cleaned up an interrupted Fathom connect");
+                settled += 1;
+            }
+            Err(reason) => {
+                let wait = 30.0 * f64::from(1u32 << row.cleanup_attempts.clamp(0, 10));
+                db::fathom_pending_webhooks::cleanup_failed(
+                    &state.db,
+                    org,
+                    row.connection_id,
+                    wait,
+                )
+                .await?;
+                tracing::warn!(%org, connection_id = %row.connection_id, %reason,
+                    "could not delete an interrupted connect's webhook yet; will retry");
+            }
+        }
+    }
+    Ok(settled)
+}
+
+async fn give_up_left_behind(
+    state: &AppState,
+    org: OrgId,
+    webhook_id: &str,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let mut conn = state.db.acquire().await?;
+    let detail = format!(
+        "an interrupted connect left webhook {webhook_id}; delete it in Fathom (Settings → API \
+         Access → Manage): {reason}"
+    );
+    db::audit::record(
+        &mut conn,
+        org,
+        None,
+        "fathom.webhook_cleanup_abandoned",
+        &detail,
+    )
+    .await?;
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -274,6 +446,9 @@ async fn store(
         Some(by),
     )
     .await?;
+    db::fathom_pending_webhooks::delete(&mut tx, org, id)
+        .await
+        .map_err(anyhow::Error::from)?;
     tx.commit().await.map_err(anyhow::Error::from)?;
     Ok(replaced)
 }
@@ -442,8 +617,12 @@ async fn abandon(
     })
 }
 
-/// Retries every webhook deletion that is due (any org); returns how many were attempted.
+/// Retries every webhook deletion that is due (any org); returns how many were attempted. Webhooks
+/// of interrupted connects are deleted here too.
 pub async fn retry_due_webhook_cleanups(state: &AppState) -> anyhow::Result<usize> {
+    if let Err(err) = clean_up_interrupted_connects(state).await {
+        tracing::warn!(error = ?err, "could not clean up interrupted Fathom connects");
+    }
     let due = db::system::claim_due_webhook_cleanups(&state.db, 20, 300).await?;
     for keys in &due {
         if keys.state == ConnectionState::Disconnecting {

@@ -32,6 +32,9 @@ use crate::auth::session_store::PgSessionStore;
 use crate::error;
 use crate::state::AppState;
 
+/// Every request is answered within this (408 otherwise); a connect's Fathom calls fit inside it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "debrief_session";
 
@@ -159,7 +162,18 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         }))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            REQUEST_TIMEOUT,
         ))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REQUEST_TIMEOUT;
+    use crate::integrations::fathom_connections::CONNECT_BUDGET;
+
+    #[test]
+    fn a_connects_fathom_calls_end_before_the_request_times_out() {
+        assert!(CONNECT_BUDGET + std::time::Duration::from_secs(5) <= REQUEST_TIMEOUT);
+    }
 }

@@ -735,3 +735,119 @@ async fn the_audit_log_shows_who_did_what(db: PgPool) {
     assert!(events[1].contains("Connected Fathom") && events[1].contains("ada@example.com"));
     assert!(events[1].contains("fath…0001"));
 }
+
+/// Every webhook registered at the simulator belongs to a live connection Debrief stored.
+async fn no_orphan_webhooks(app: &TestApp) {
+    let stored: Vec<String> = sqlx::query_scalar(
+        "select webhook_id from fathom_connections where state in ('active', 'needs_reconnect')",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    for webhook in app.fathom().webhooks() {
+        assert!(
+            stored.contains(&webhook.webhook.id),
+            "webhook {} at Fathom has no stored connection (stored: {stored:?})",
+            webhook.webhook.id
+        );
+    }
+}
+
+#[sqlx::test]
+async fn a_connect_request_cut_off_mid_way_leaves_no_orphan_webhook(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    let page = format!("/o/{slug}/integrations/fathom/connect");
+    let token = ada.csrf_token(&page).await;
+    // Fathom is slow to register the webhook; the browser gives up before it answers.
+    let mut slow = Fault::slow(1_500, 1);
+    slow.path_prefix = Some("/external/v1/webhooks".into());
+    app.fathom().inject_fault(slow).unwrap();
+    let cut_off = ada
+        .client
+        .post(format!("{}{page}", ada.base))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("fathom_email", "ada@example.com"),
+            ("api_key", ADA_FATHOM_KEY),
+        ])
+        .timeout(std::time::Duration::from_millis(400))
+        .send()
+        .await;
+    assert!(cut_off.is_err(), "the request was cut off");
+
+    // Fathom created the webhook meanwhile; Debrief finishes the connect it started.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.count("fathom_pending_webhooks").await > 0 || app.fathom().webhooks().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connect never settled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.fathom().webhooks().len(), 1);
+    no_orphan_webhooks(&app).await;
+    assert_eq!(rows(&app).await.len(), 1, "the connection was stored");
+}
+
+#[sqlx::test]
+async fn a_webhook_left_by_a_connect_that_died_is_deleted_by_the_worker(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    let org = OrgId(app.org_id(&slug).await);
+    // A connect registered this webhook, then its process died before storing the connection.
+    let key = secrecy::SecretString::from(ADA_FATHOM_KEY);
+    let created = app
+        .state
+        .fathom
+        .create_webhook(
+            &key,
+            &debrief::fathom::types::CreateWebhook {
+                destination_url: format!(
+                    "{}/api/integrations/fathom/webhook/{}",
+                    app.address, org.0
+                ),
+                triggered_for: debrief::fathom::types::TriggeredFor::all(),
+                include_transcript: true,
+                include_summary: true,
+                include_action_items: true,
+                include_crm_matches: false,
+            },
+        )
+        .await
+        .unwrap();
+    let connection = debrief::domain::FathomConnectionId::new();
+    let ciphertext = app
+        .state
+        .crypto
+        .encrypt(
+            &key,
+            Binding {
+                org_id: org,
+                record_id: connection.0,
+                field: API_KEY_FIELD,
+            },
+        )
+        .unwrap();
+    debrief::db::fathom_pending_webhooks::insert(&app.db, org, connection, &ciphertext)
+        .await
+        .unwrap();
+    debrief::db::fathom_pending_webhooks::set_webhook_id(&app.db, org, connection, &created.id)
+        .await
+        .unwrap();
+    assert_eq!(app.fathom().webhooks().len(), 1);
+
+    retry_due_webhook_cleanups(&app.state).await.unwrap();
+    assert_eq!(
+        app.fathom().webhooks().len(),
+        1,
+        "a registration still under way is left alone"
+    );
+    sqlx::query("update fathom_pending_webhooks set started_at = now() - interval '10 minutes'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    retry_due_webhook_cleanups(&app.state).await.unwrap();
+    assert!(app.fathom().webhooks().is_empty(), "the orphan is deleted");
+    assert_eq!(app.count("fathom_pending_webhooks").await, 0);
+}
