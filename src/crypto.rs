@@ -36,6 +36,22 @@ pub const API_KEY_FIELD: &str = "fathom_api_key";
 /// `field` of a Fathom webhook secret's encryption binding.
 pub const WEBHOOK_SECRET_FIELD: &str = "fathom_webhook_secret";
 
+/// A Fathom connection's API key in clear, if its ciphertext decrypts under the connection's
+/// binding.
+pub fn decrypt_fathom_api_key(
+    ring: &KeyRing,
+    org_id: OrgId,
+    connection_id: uuid::Uuid,
+    ciphertext: &str,
+) -> Option<SecretString> {
+    let binding = Binding {
+        org_id,
+        record_id: connection_id,
+        field: API_KEY_FIELD,
+    };
+    ring.decrypt(ciphertext, binding).ok()
+}
+
 /// What a ciphertext is bound to: copying it into another org, row or field makes it undecryptable.
 #[derive(Debug, Clone, Copy)]
 pub struct Binding<'a> {

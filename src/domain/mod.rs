@@ -7,6 +7,7 @@ pub mod names;
 pub mod password;
 pub mod role;
 pub mod slug;
+pub mod sync_window;
 
 pub use email::Email;
 pub use ids::{FathomConnectionId, InviteId, OrgId, SyncRunId, UserId};

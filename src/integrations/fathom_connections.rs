@@ -18,10 +18,10 @@ use crate::db::fathom_connections::{
     ConnectionKeys, ConnectionState, NewConnection, WebhookCleanup,
 };
 use crate::db::fathom_sync_runs::SyncSource;
+use crate::domain::sync_window::{SyncWindow, first_hourly_sync};
 use crate::domain::{Email, FathomConnectionId, OrgId, UserId};
 use crate::fathom::types::{CreateWebhook, TriggeredFor};
 use crate::fathom::{FathomError, ListMeetings};
-use crate::integrations::fathom_sync::{self, SyncWindow, first_hourly_sync};
 use crate::state::AppState;
 
 /// Where Fathom delivers an org's meetings.
@@ -436,7 +436,7 @@ async fn store(
     db::fathom_connections::set_next_sync_at(&mut tx, org, id, first_hourly_sync(id, Utc::now()))
         .await
         .map_err(anyhow::Error::from)?;
-    fathom_sync::request_sync(
+    crate::jobs::request_sync(
         &mut tx,
         state,
         org,
@@ -456,12 +456,7 @@ async fn store(
 /// The connection's API key in clear, if it still has one that decrypts.
 pub fn api_key(state: &AppState, keys: &ConnectionKeys) -> Option<SecretString> {
     let ct = keys.api_key_ciphertext.as_deref()?;
-    let binding = Binding {
-        org_id: keys.org_id,
-        record_id: keys.id.0,
-        field: API_KEY_FIELD,
-    };
-    state.crypto.decrypt(ct, binding).ok()
+    crate::crypto::decrypt_fathom_api_key(&state.crypto, keys.org_id, keys.id.0, ct)
 }
 
 /// Whether a live connection holds this very key (pasted again under another email).

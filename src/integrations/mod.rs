@@ -2,5 +2,4 @@
 //! life of each connection (the HTTP clients themselves live in `fathom/` and `crm/`).
 
 pub mod fathom_connections;
-pub mod fathom_sync;
 pub mod fathom_webhooks;

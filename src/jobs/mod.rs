@@ -18,9 +18,10 @@ use sqlx::{PgConnection, PgPool};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::db::fathom_sync_runs::SyncSource;
-use crate::domain::{FathomConnectionId, OrgId, SyncRunId};
-use crate::integrations::fathom_sync;
+use crate::db;
+use crate::db::fathom_sync_runs::{NewRun, Opened, SyncSource};
+use crate::domain::sync_window::{SyncWindow, WindowRules, next_hourly_sync};
+use crate::domain::{FathomConnectionId, OrgId, SyncRunId, UserId};
 use crate::state::AppState;
 
 pub use process_fathom_event::process_fathom_event;
@@ -192,6 +193,125 @@ pub async fn enqueue_sync_fathom(conn: &mut PgConnection, args: SyncFathom) -> a
         .map_err(|e| anyhow::anyhow!("could not enqueue SyncFathom: {e}"))
 }
 
+/// Queues a sync of `connection` unless it has one open, in the caller's transaction (the job is
+/// enqueued with the run row). Returns the new or already-open run.
+pub async fn request_sync(
+    conn: &mut PgConnection,
+    state: &AppState,
+    org: OrgId,
+    connection: FathomConnectionId,
+    source: SyncSource,
+    window: SyncWindow,
+    requested_by: Option<UserId>,
+) -> anyhow::Result<Opened> {
+    let settings = &state.settings.fathom;
+    let last_success = match window {
+        SyncWindow::SinceLastSuccess => {
+            db::fathom_sync_runs::last_success_started_at(conn, org, connection).await?
+        }
+        SyncWindow::LastDays(_) => None,
+    };
+    let rules = WindowRules {
+        initial_sync_days: settings.initial_sync_days,
+        lookback_minutes: settings.sync_lookback_minutes,
+    };
+    let new = NewRun {
+        connection_id: connection,
+        source,
+        created_after: window.created_after(chrono::Utc::now(), last_success, rules),
+        requested_by,
+    };
+    let opened =
+        db::fathom_sync_runs::open(conn, org, &new, settings.sync_lease_seconds as f64).await?;
+    if let Opened::New(run_id) = opened {
+        enqueue_sync_fathom(
+            conn,
+            SyncFathom {
+                org_id: org,
+                connection_id: connection,
+                source,
+                run_id,
+            },
+        )
+        .await?;
+    }
+    Ok(opened)
+}
+
+/// Connections handled per transaction by the schedule.
+const SCHEDULE_BATCH: i64 = 100;
+
+/// Queues an hourly sync for every active connection whose slot has come (skipping those with a
+/// run open) and moves each to its next slot. Several worker processes may run this at once: each
+/// connection is taken by one. Returns how many runs were queued.
+pub async fn enqueue_due_syncs(state: &AppState) -> anyhow::Result<usize> {
+    let mut queued = 0;
+    loop {
+        let mut tx = state.db.begin().await?;
+        let due = db::system::due_syncs_for_update(&mut tx, SCHEDULE_BATCH).await?;
+        let now = chrono::Utc::now();
+        for c in &due {
+            let opened = request_sync(
+                &mut tx,
+                state,
+                c.org_id,
+                c.id,
+                SyncSource::Hourly,
+                SyncWindow::SinceLastSuccess,
+                None,
+            )
+            .await?;
+            if matches!(opened, Opened::New(_)) {
+                queued += 1;
+            }
+            db::fathom_connections::set_next_sync_at(
+                &mut tx,
+                c.org_id,
+                c.id,
+                next_hourly_sync(c.id, now),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if (due.len() as i64) < SCHEDULE_BATCH {
+            return Ok(queued);
+        }
+    }
+}
+
+/// Enqueues again every open run whose worker stopped heartbeating (killed, crashed) or that no
+/// worker took up in time; the next worker resumes it from its stored cursor.
+pub async fn resume_orphaned_syncs(state: &AppState) -> anyhow::Result<usize> {
+    let lease = state.settings.fathom.sync_lease_seconds as f64;
+    let mut tx = state.db.begin().await?;
+    let orphans = db::system::reclaim_orphaned_sync_runs(&mut tx, lease).await?;
+    for run in &orphans {
+        enqueue_sync_fathom(
+            &mut tx,
+            SyncFathom {
+                org_id: run.org_id,
+                connection_id: run.connection_id,
+                source: run.source,
+                run_id: run.id,
+            },
+        )
+        .await?;
+        tracing::info!(org = %run.org_id, run_id = %run.id, "resuming a sync run whose worker stopped");
+    }
+    tx.commit().await?;
+    Ok(orphans.len())
+}
+
+/// The every-minute schedule: due hourly syncs, then orphaned runs.
+pub async fn run_schedule(state: &AppState) -> anyhow::Result<()> {
+    let queued = enqueue_due_syncs(state).await?;
+    let resumed = resume_orphaned_syncs(state).await?;
+    if queued + resumed > 0 {
+        tracing::info!(queued, resumed, "sync schedule ran");
+    }
+    Ok(())
+}
+
 async fn run_process_fathom_event(
     args: ProcessFathomEvent,
     state: Data<AppState>,
@@ -243,7 +363,7 @@ async fn run_sync_schedule(state: AppState, mut stopped: tokio::sync::watch::Rec
                 }
             }
             _ = ticker.tick() => {
-                if let Err(err) = fathom_sync::run_schedule(&state).await {
+                if let Err(err) = run_schedule(&state).await {
                     tracing::warn!(error = ?err, "sync schedule failed; next try in a minute");
                 }
                 if let Err(err) = process_fathom_event::sweep_stale_events(&state).await {

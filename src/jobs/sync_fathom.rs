@@ -10,6 +10,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 use uuid::Uuid;
 
+use crate::crypto;
 use crate::db;
 use crate::db::fathom_connections::ConnectionState;
 use crate::db::fathom_sync_runs::{FinalCalls, PageProgress, Setback, SyncRun, SyncRunState};
@@ -18,7 +19,6 @@ use crate::fathom::mapping::meeting_record;
 use crate::fathom::pacing::Pacer;
 use crate::fathom::types::{Meeting, Page};
 use crate::fathom::{FathomError, ListMeetings};
-use crate::integrations::fathom_connections;
 use crate::jobs::SyncFathom;
 use crate::state::AppState;
 
@@ -54,7 +54,11 @@ pub async fn sync_fathom(state: &AppState, args: SyncFathom) -> anyhow::Result<(
     }
     let keys = db::fathom_connections::find_keys(&state.db, run.org_id, run.connection_id).await?;
     let api_key = match keys.as_ref().map(|k| (k.state, k)) {
-        Some((ConnectionState::Active, keys)) => fathom_connections::api_key(state, keys),
+        Some((ConnectionState::Active, keys)) => {
+            keys.api_key_ciphertext.as_deref().and_then(|ct| {
+                crypto::decrypt_fathom_api_key(&state.crypto, keys.org_id, keys.id.0, ct)
+            })
+        }
         Some((ConnectionState::NeedsReconnect, _)) => {
             let error = "Fathom rejected this connection's key earlier; connect Fathom again.";
             return sync

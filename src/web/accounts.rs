@@ -20,6 +20,8 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::forms::safe_next;
 use crate::web::layout::{Layout, flash};
+use crate::web::routes::Routes;
+use axum::routing::{get, post};
 
 /// What a person typed into the sign-up form (the password is never echoed back, nor printed by
 /// `Debug`).
@@ -313,4 +315,12 @@ pub async fn create_login(
 pub async fn delete_login(session: Session) -> AppResult<Redirect> {
     auth_session::log_out(&session).await?;
     Ok(Redirect::to("/login?signed_out=1"))
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/signup", get(show_signup).post(create_account))
+        .route("/login", get(show_login).post(create_login))
+        .route("/logout", post(delete_login))
 }

@@ -13,6 +13,8 @@ use crate::db::audit::{AuditEvent, PAGE_SIZE};
 use crate::error::AppResult;
 use crate::state::AppState;
 use crate::web::layout::Layout;
+use crate::web::routes::Routes;
+use axum::routing::get;
 
 /// The audit log page.
 #[derive(Template, WebTemplate)]
@@ -52,4 +54,9 @@ pub async fn list_audit_events(
         events,
         older,
     })
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new().route("/o/{org_slug}/audit", get(list_audit_events))
 }

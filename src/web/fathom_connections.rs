@@ -1,4 +1,5 @@
-//! Connect Fathom (paste a key) and Disconnect, for owners and admins. The key is never rendered
+//! Fathom connections: Connect (paste a key) and Disconnect for owners and admins, and each
+//! connection's page (state, last success, next hourly sync, its last 20 runs). The key is never rendered
 //! back: a form that fails shows the error and an empty key field.
 
 use askama::Template;
@@ -13,11 +14,17 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use crate::auth::extractors::OrgContext;
-use crate::domain::{Email, FathomConnectionId};
+use crate::db;
+use crate::db::fathom_connections::{ConnectionState, ConnectionSummary};
+use crate::db::fathom_sync_runs::{SyncHealth, SyncRun};
+use crate::domain::sync_window::BACKFILL_DAYS;
+use crate::domain::{Email, FathomConnectionId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::integrations::fathom_connections::{self, CleanupOutcome, ConnectError};
 use crate::state::AppState;
 use crate::web::layout::{Layout, flash};
+use crate::web::routes::Routes;
+use axum::routing::{get, post};
 
 /// Longest key accepted (Fathom's are far shorter; this only stops absurd input).
 const MAX_KEY_LEN: usize = 512;
@@ -200,6 +207,23 @@ pub async fn delete_fathom_connection(
     Ok(Redirect::to(&format!("/o/{}/integrations", path.org_slug)))
 }
 
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new()
+        .route(
+            "/o/{org_slug}/integrations/fathom/connect",
+            get(new_fathom_connection).post(create_fathom_connection),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/connections/{connection_id}",
+            get(show_fathom_connection),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/connections/{connection_id}/disconnect",
+            post(delete_fathom_connection),
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,4 +240,79 @@ mod tests {
         assert!(parse_key("clé").is_err());
         assert!(parse_key(&"k".repeat(MAX_KEY_LEN + 1)).is_err());
     }
+}
+
+/// One connection's sync health page.
+#[derive(Template, WebTemplate)]
+#[template(path = "fathom_connections/show.html")]
+pub struct ConnectionPage {
+    pub layout: Layout,
+    pub org_slug: String,
+    pub connection: ConnectionSummary,
+    pub health: Option<SyncHealth>,
+    /// The open run, shown with live progress.
+    pub open_run: Option<SyncRun>,
+    pub runs: Vec<SyncRun>,
+    /// The backfills this person may start (wider ones are for managers and the key's owner).
+    pub backfill_days: Vec<i64>,
+    /// What the connection is doing, as people read it.
+    pub state_label: &'static str,
+}
+
+/// A connection's state, with *Syncing* while a run is open.
+pub fn connection_state_label(state: ConnectionState, syncing: bool) -> &'static str {
+    match (state, syncing) {
+        (ConnectionState::Active, true) => "Syncing",
+        (state, _) => state.label(),
+    }
+}
+
+/// GET /o/{org_slug}/integrations/fathom/connections/{connection_id}
+pub async fn show_fathom_connection(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+    Path(path): Path<ConnectionPath>,
+) -> AppResult<ConnectionPage> {
+    let id = FathomConnectionId(path.connection_id);
+    let connection = db::fathom_connections::find(&state.db, ctx.org.id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let health = db::fathom_sync_runs::health(&state.db, ctx.org.id)
+        .await?
+        .into_iter()
+        .find(|h| h.connection_id == id);
+    let runs = db::fathom_sync_runs::list_recent(&state.db, ctx.org.id, id).await?;
+    let open_run = runs.iter().find(|r| r.state.is_open()).cloned();
+    let title = format!("Fathom sync · {}", connection.fathom_user_email);
+    let initial_days = state.settings.fathom.initial_sync_days;
+    let wide_allowed =
+        may_backfill_widely(&ctx, connection.connected_by, &connection.fathom_user_email);
+    let backfill_days = BACKFILL_DAYS
+        .into_iter()
+        .filter(|d| wide_allowed || *d <= initial_days)
+        .collect();
+    Ok(ConnectionPage {
+        layout: Layout::for_org(&state.db, &session, &ctx, "integrations", title).await?,
+        org_slug: ctx.org.slug.clone(),
+        state_label: connection_state_label(connection.state, open_run.is_some()),
+        connection,
+        health,
+        open_run,
+        runs,
+        backfill_days,
+    })
+}
+
+/// Whether this person may backfill further back than the first sync reached: owners, admins, and
+/// the person whose Fathom key it is (who connected it, or whose email is the Fathom account's).
+/// Any member may sync the normal window.
+pub fn may_backfill_widely(
+    ctx: &OrgContext,
+    connected_by: Option<UserId>,
+    fathom_user_email: &str,
+) -> bool {
+    ctx.role.can_manage()
+        || connected_by == Some(ctx.user.id)
+        || ctx.user.email.eq_ignore_ascii_case(fathom_user_email)
 }

@@ -12,6 +12,8 @@ use crate::error::{AppError, AppResult};
 use crate::jobs::{self, ProcessFathomEvent};
 use crate::state::AppState;
 use crate::web::layout::flash;
+use crate::web::routes::Routes;
+use axum::routing::post;
 
 /// Path of one stored event.
 #[derive(Debug, Deserialize)]
@@ -47,4 +49,12 @@ pub async fn replay_fathom_event(
         "/o/{}/integrations#failed-events",
         path.org_slug
     )))
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new().route(
+        "/o/{org_slug}/integrations/fathom/events/{event_id}/replay",
+        post(replay_fathom_event),
+    )
 }

@@ -1,6 +1,6 @@
-//! Sync health pages: one Fathom connection's state, last success, next hourly run and its last 20
-//! runs; *Sync now* (with an optional backfill); and one run's live progress, which the page
-//! refreshes with htmx while the run is open.
+//! Sync runs: *Sync now* (with an optional backfill, wide ones for managers and the key's owner)
+//! and one run's page with its live progress, which the page refreshes with htmx while the run is
+//! open, and the meetings it skipped.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -15,88 +15,17 @@ use uuid::Uuid;
 use crate::auth::extractors::OrgContext;
 use crate::db;
 use crate::db::fathom_connections::{ConnectionState, ConnectionSummary};
-use crate::db::fathom_sync_runs::{Opened, SkippedMeeting, SyncHealth, SyncRun, SyncSource};
-use crate::domain::{FathomConnectionId, SyncRunId, UserId};
+use crate::db::fathom_sync_runs::{Opened, SkippedMeeting, SyncRun, SyncSource};
+use crate::domain::sync_window::{BACKFILL_DAYS, SyncWindow};
+use crate::domain::{FathomConnectionId, SyncRunId};
 use crate::error::{AppError, AppResult};
-use crate::integrations::fathom_sync::{self, BACKFILL_DAYS, SyncWindow};
+use crate::jobs;
 use crate::state::AppState;
 use crate::web::fathom_connections::ConnectionPath;
+use crate::web::fathom_connections::may_backfill_widely;
 use crate::web::layout::{Layout, flash};
-
-/// One connection's sync health page.
-#[derive(Template, WebTemplate)]
-#[template(path = "fathom_connections/show.html")]
-pub struct ConnectionPage {
-    pub layout: Layout,
-    pub org_slug: String,
-    pub connection: ConnectionSummary,
-    pub health: Option<SyncHealth>,
-    /// The open run, shown with live progress.
-    pub open_run: Option<SyncRun>,
-    pub runs: Vec<SyncRun>,
-    /// The backfills this person may start (wider ones are for managers and the key's owner).
-    pub backfill_days: Vec<i64>,
-    /// What the connection is doing, as people read it.
-    pub state_label: &'static str,
-}
-
-/// A connection's state, with *Syncing* while a run is open.
-pub fn connection_state_label(state: ConnectionState, syncing: bool) -> &'static str {
-    match (state, syncing) {
-        (ConnectionState::Active, true) => "Syncing",
-        (state, _) => state.label(),
-    }
-}
-
-/// GET /o/{org_slug}/integrations/fathom/connections/{connection_id}
-pub async fn show_fathom_connection(
-    State(state): State<AppState>,
-    session: Session,
-    ctx: OrgContext,
-    Path(path): Path<ConnectionPath>,
-) -> AppResult<ConnectionPage> {
-    let id = FathomConnectionId(path.connection_id);
-    let connection = db::fathom_connections::find(&state.db, ctx.org.id, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let health = db::fathom_sync_runs::health(&state.db, ctx.org.id)
-        .await?
-        .into_iter()
-        .find(|h| h.connection_id == id);
-    let runs = db::fathom_sync_runs::list_recent(&state.db, ctx.org.id, id).await?;
-    let open_run = runs.iter().find(|r| r.state.is_open()).cloned();
-    let title = format!("Fathom sync · {}", connection.fathom_user_email);
-    let initial_days = state.settings.fathom.initial_sync_days;
-    let wide_allowed =
-        may_backfill_widely(&ctx, connection.connected_by, &connection.fathom_user_email);
-    let backfill_days = BACKFILL_DAYS
-        .into_iter()
-        .filter(|d| wide_allowed || *d <= initial_days)
-        .collect();
-    Ok(ConnectionPage {
-        layout: Layout::for_org(&state.db, &session, &ctx, "integrations", title).await?,
-        org_slug: ctx.org.slug.clone(),
-        state_label: connection_state_label(connection.state, open_run.is_some()),
-        connection,
-        health,
-        open_run,
-        runs,
-        backfill_days,
-    })
-}
-
-/// Whether this person may backfill further back than the first sync reached: owners, admins, and
-/// the person whose Fathom key it is (who connected it, or whose email is the Fathom account's).
-/// Any member may sync the normal window.
-pub fn may_backfill_widely(
-    ctx: &OrgContext,
-    connected_by: Option<UserId>,
-    fathom_user_email: &str,
-) -> bool {
-    ctx.role.can_manage()
-        || connected_by == Some(ctx.user.id)
-        || ctx.user.email.eq_ignore_ascii_case(fathom_user_email)
-}
+use crate::web::routes::Routes;
+use axum::routing::{get, post};
 
 /// The *Sync now* form.
 #[derive(Debug, Deserialize)]
@@ -166,7 +95,7 @@ pub async fn create_fathom_sync_run(
         },
     };
     let mut tx = state.db.begin().await?;
-    let opened = fathom_sync::request_sync(
+    let opened = jobs::request_sync(
         &mut tx,
         &state,
         ctx.org.id,
@@ -262,4 +191,17 @@ pub async fn show_fathom_sync_run(
         skipped,
     }
     .into_response())
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new()
+        .route(
+            "/o/{org_slug}/integrations/fathom/connections/{connection_id}/sync",
+            post(create_fathom_sync_run),
+        )
+        .route(
+            "/o/{org_slug}/integrations/fathom/sync_runs/{run_id}",
+            get(show_fathom_sync_run),
+        )
 }

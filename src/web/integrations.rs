@@ -15,8 +15,10 @@ use crate::db::fathom_sync_runs::SyncHealth;
 use crate::error::AppResult;
 use crate::integrations::fathom_connections::webhook_url;
 use crate::state::AppState;
-use crate::web::fathom_sync_runs::connection_state_label;
+use crate::web::fathom_connections::connection_state_label;
 use crate::web::layout::Layout;
+use crate::web::routes::Routes;
+use axum::routing::get;
 
 /// The Integrations page.
 #[derive(Template, WebTemplate)]
@@ -122,6 +124,11 @@ pub fn is_public_https(url: &Url) -> bool {
         }
         None => false,
     }
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new().route("/o/{org_slug}/integrations", get(show_integrations))
 }
 
 #[cfg(test)]

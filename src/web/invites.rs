@@ -26,6 +26,8 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::accounts::{SignupErrors, SignupForm, validate_signup};
 use crate::web::layout::{Layout, flash};
+use crate::web::routes::Routes;
+use axum::routing::{get, post};
 
 /// How long an invite link works.
 const INVITE_LIFETIME_DAYS: i64 = 7;
@@ -295,4 +297,17 @@ pub async fn create_account_from_invite(
     )
     .await?;
     Ok(Redirect::to(&format!("/o/{}/", invite.org_slug)).into_response())
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/o/{org_slug}/invites", post(create_invite))
+        .route(
+            "/o/{org_slug}/invites/{invite_id}/revoke",
+            post(delete_invite),
+        )
+        .route("/invites/{token}", get(show_invite))
+        .route("/invites/{token}/accept", post(accept_invite))
+        .route("/invites/{token}/signup", post(create_account_from_invite))
 }

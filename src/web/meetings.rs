@@ -17,6 +17,8 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::layout::Layout;
 use crate::web::markdown::render_section;
+use crate::web::routes::Routes;
+use axum::routing::get;
 
 /// The Meetings list.
 #[derive(Template, WebTemplate)]
@@ -137,6 +139,13 @@ pub async fn show_meeting(
         fathom_link,
         m,
     })
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/o/{org_slug}/meetings", get(list_meetings))
+        .route("/o/{org_slug}/meetings/{meeting_id}", get(show_meeting))
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use crate::domain::{Role, UserId};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::layout::{Layout, flash};
+use crate::web::routes::Routes;
+use axum::routing::{get, post};
 
 /// A member row with what the viewer may do to it.
 pub struct MemberRow {
@@ -183,4 +185,18 @@ pub async fn delete_member(
     }
     flash(&session, "success", "Member removed.").await?;
     Ok(Redirect::to(&format!("/o/{}/members", path.org_slug)))
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/o/{org_slug}/members", get(list_members))
+        .route(
+            "/o/{org_slug}/members/{user_id}/role",
+            post(update_member_role),
+        )
+        .route(
+            "/o/{org_slug}/members/{user_id}/remove",
+            post(delete_member),
+        )
 }

@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod meetings;
 pub mod members;
 pub mod orgs;
+pub mod routes;
 pub mod security_headers;
 
 use std::time::Duration;
@@ -38,6 +39,27 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "debrief_session";
 
+/// Every area's routes.
+fn areas() -> [routes::Routes; 10] {
+    [
+        orgs::router(),
+        accounts::router(),
+        meetings::router(),
+        members::router(),
+        invites::router(),
+        integrations::router(),
+        fathom_connections::router(),
+        fathom_sync_runs::router(),
+        fathom_events::router(),
+        audit::router(),
+    ]
+}
+
+/// The paths of every page and form route (the tenancy test checks the org-scoped ones).
+pub fn route_paths() -> Vec<&'static str> {
+    areas().into_iter().flat_map(|area| area.paths).collect()
+}
+
 /// The complete router: pages (with sessions and CSRF), static files and health probes.
 pub fn router(state: AppState, session_key: Key) -> Router {
     let store = PgSessionStore::new(state.db.clone(), state.settings.session_max_age());
@@ -54,75 +76,11 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .with_always_save(true)
         .with_signed(session_key);
 
-    let pages = Router::new()
-        .route("/", get(orgs::show_start))
-        .route(
-            "/signup",
-            get(accounts::show_signup).post(accounts::create_account),
-        )
-        .route(
-            "/login",
-            get(accounts::show_login).post(accounts::create_login),
-        )
-        .route("/logout", post(accounts::delete_login))
-        .route("/orgs/new", get(orgs::show_new_org).post(orgs::create_org))
-        .route("/o/{org_slug}/", get(orgs::show_org))
-        .route("/o/{org_slug}", get(orgs::redirect_to_org))
-        .route("/o/{org_slug}/meetings", get(meetings::list_meetings))
-        .route(
-            "/o/{org_slug}/meetings/{meeting_id}",
-            get(meetings::show_meeting),
-        )
-        .route("/o/{org_slug}/members", get(members::list_members))
-        .route(
-            "/o/{org_slug}/members/{user_id}/role",
-            post(members::update_member_role),
-        )
-        .route(
-            "/o/{org_slug}/members/{user_id}/remove",
-            post(members::delete_member),
-        )
-        .route("/o/{org_slug}/invites", post(invites::create_invite))
-        .route(
-            "/o/{org_slug}/invites/{invite_id}/revoke",
-            post(invites::delete_invite),
-        )
-        .route(
-            "/o/{org_slug}/integrations",
-            get(integrations::show_integrations),
-        )
-        .route(
-            "/o/{org_slug}/integrations/fathom/connect",
-            get(fathom_connections::new_fathom_connection)
-                .post(fathom_connections::create_fathom_connection),
-        )
-        .route(
-            "/o/{org_slug}/integrations/fathom/connections/{connection_id}/disconnect",
-            post(fathom_connections::delete_fathom_connection),
-        )
-        .route(
-            "/o/{org_slug}/integrations/fathom/connections/{connection_id}",
-            get(fathom_sync_runs::show_fathom_connection),
-        )
-        .route(
-            "/o/{org_slug}/integrations/fathom/connections/{connection_id}/sync",
-            post(fathom_sync_runs::create_fathom_sync_run),
-        )
-        .route(
-            "/o/{org_slug}/integrations/fathom/sync_runs/{run_id}",
-            get(fathom_sync_runs::show_fathom_sync_run),
-        )
-        .route(
-            "/o/{org_slug}/integrations/fathom/events/{event_id}/replay",
-            post(fathom_events::replay_fathom_event),
-        )
-        .route("/o/{org_slug}/audit", get(audit::list_audit_events))
-        .route("/invites/{token}", get(invites::show_invite))
-        .route("/invites/{token}/accept", post(invites::accept_invite))
-        .route(
-            "/invites/{token}/signup",
-            post(invites::create_account_from_invite),
-        )
+    let mut pages = Router::new();
+    for area in areas() {
+        pages = pages.merge(area.router);
+    }
+    let pages = pages
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

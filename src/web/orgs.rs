@@ -18,6 +18,8 @@ use crate::domain::{FathomConnectionId, OrgName, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::layout::{Layout, flash};
+use crate::web::routes::Routes;
+use axum::routing::get;
 
 /// The page anonymous visitors land on.
 #[derive(Template, WebTemplate)]
@@ -186,4 +188,13 @@ pub async fn create_org(
     tracing::info!(%org_id, user_id = %user.id, "organisation created");
     flash(&session, "success", format!("{} is ready.", name.as_str())).await?;
     Ok(Redirect::to(&format!("/o/{slug}/")).into_response())
+}
+
+/// This area's routes.
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/", get(show_start))
+        .route("/orgs/new", get(show_new_org).post(create_org))
+        .route("/o/{org_slug}/", get(show_org))
+        .route("/o/{org_slug}", get(redirect_to_org))
 }

@@ -10,8 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use debrief::db::fathom_sync_runs::{Opened, SyncSource};
+use debrief::domain::sync_window::SyncWindow;
 use debrief::fathom::{FathomClient, FathomError, ListMeetings};
-use debrief::integrations::fathom_sync::{self, SyncWindow};
+use debrief::jobs;
 use debrief::jobs::SyncFathom;
 use secrecy::SecretString;
 use sqlx::PgPool;
@@ -137,7 +138,7 @@ async fn a_listing_whose_cursor_comes_back_stops_with_a_clear_error(db: PgPool) 
         .await
         .unwrap();
     let mut tx = app.db.begin().await.unwrap();
-    let Opened::New(run_id) = fathom_sync::request_sync(
+    let Opened::New(run_id) = jobs::request_sync(
         &mut tx,
         &app.state,
         ada.org,

@@ -3,8 +3,9 @@
 //! queues exactly one run per active connection.
 
 use debrief::db::fathom_sync_runs::{Opened, SyncSource};
+use debrief::domain::sync_window::SyncWindow;
 use debrief::domain::{FathomConnectionId, OrgId};
-use debrief::integrations::fathom_sync::{self, SyncWindow};
+use debrief::jobs;
 use debrief::sim::fathom::{CallRecord, FathomSim, Fault, SimUser};
 use reqwest::StatusCode;
 use sqlx::PgPool;
@@ -86,7 +87,7 @@ fn listing_calls(app: &TestApp) -> Vec<CallRecord> {
 /// Asks for a manual sync reaching 30 days back, as the *Sync now* backfill does.
 async fn sync_now(app: &TestApp, org: OrgId, connection: FathomConnectionId) -> Opened {
     let mut tx = app.db.begin().await.unwrap();
-    let opened = fathom_sync::request_sync(
+    let opened = jobs::request_sync(
         &mut tx,
         &app.state,
         org,
@@ -191,12 +192,7 @@ async fn a_run_killed_between_pages_resumes_from_its_cursor(db: PgPool) {
     // A worker process starts; the dead run's lease (5 s in tests) lapses; the schedule resumes it.
     app.start_workers();
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
-    assert_eq!(
-        fathom_sync::resume_orphaned_syncs(&app.state)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(jobs::resume_orphaned_syncs(&app.state).await.unwrap(), 1);
     app.wait_for_jobs().await;
 
     let done = &runs(&app).await[0];
@@ -303,7 +299,7 @@ async fn an_injected_401_ends_in_needs_reconnect_without_retries(db: PgPool) {
         .execute(&app.db)
         .await
         .unwrap();
-    assert_eq!(fathom_sync::enqueue_due_syncs(&app.state).await.unwrap(), 0);
+    assert_eq!(jobs::enqueue_due_syncs(&app.state).await.unwrap(), 0);
     assert_eq!(runs(&app).await.len(), 2);
 }
 
@@ -363,8 +359,8 @@ async fn the_hourly_schedule_enqueues_one_sync_per_active_connection(db: PgPool)
         .unwrap();
 
     let (one, two) = tokio::join!(
-        fathom_sync::enqueue_due_syncs(&app.state),
-        fathom_sync::enqueue_due_syncs(&app.state)
+        jobs::enqueue_due_syncs(&app.state),
+        jobs::enqueue_due_syncs(&app.state)
     );
     assert_eq!(one.unwrap() + two.unwrap(), 1);
     let hourly: Vec<uuid::Uuid> =

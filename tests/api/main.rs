@@ -10,7 +10,7 @@ mod fathom_client;
 mod fathom_connections;
 mod fathom_misbehaving;
 mod fathom_sync;
-mod fathom_sync_pages;
+mod fathom_sync_runs;
 mod fathom_webhooks;
 mod health;
 mod helpers;

@@ -218,3 +218,54 @@ async fn anonymous_visitors_are_sent_to_login_for_org_pages(db: PgPool) {
         format!("/login?next=%2Fo%2F{b}%2Fmembers")
     );
 }
+
+/// Org-scoped routes that need no cross-tenant case, and why.
+const NO_TENANT_DATA: &[(&str, &str)] = &[(
+    "/o/{org_slug}",
+    "redirects any slug to /o/{slug}/ without reading anything; the page it leads to is checked",
+)];
+
+/// Whether the concrete `path` is an instance of the route pattern `route` (`{x}` is one segment).
+fn instance_of(route: &str, path: &str) -> bool {
+    let route: Vec<&str> = route.split('/').collect();
+    let path: Vec<&str> = path.split('/').collect();
+    route.len() == path.len()
+        && route
+            .iter()
+            .zip(&path)
+            .all(|(r, p)| (r.starts_with('{') && r.ends_with('}') && !p.is_empty()) || r == p)
+}
+
+#[test]
+fn every_org_scoped_route_has_a_cross_tenant_case() {
+    let ids = BObjects {
+        user: "user-id".into(),
+        invite: "invite-id".into(),
+        fathom_connection: "connection-id".into(),
+        meeting: "meeting-id".into(),
+        sync_run: "run-id".into(),
+        failed_event: "event-id".into(),
+    };
+    let cases: Vec<String> = org_b_pages("org-b")
+        .into_iter()
+        .chain(org_b_objects("org-b", &ids))
+        .map(|req| match req {
+            Req::Get(path) | Req::Post(path, _) => path,
+        })
+        .collect();
+    let routes = debrief::web::route_paths();
+    assert!(
+        routes.len() > 10,
+        "the router's routes are listed: {routes:?}"
+    );
+    let missing: Vec<&str> = routes
+        .into_iter()
+        .filter(|route| route.starts_with("/o/"))
+        .filter(|route| !NO_TENANT_DATA.iter().any(|(exempt, _)| exempt == route))
+        .filter(|route| !cases.iter().any(|case| instance_of(route, case)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "org-scoped routes without a cross-tenant case in org_b_pages/org_b_objects: {missing:?}"
+    );
+}

@@ -317,13 +317,13 @@ async fn job_workers_carry_on_after_the_job_queue_fails_under_them(db: PgPool) {
     );
 
     let mut tx = app.db.begin().await.unwrap();
-    debrief::integrations::fathom_sync::request_sync(
+    debrief::jobs::request_sync(
         &mut tx,
         &app.state,
         org,
         connection,
         debrief::db::fathom_sync_runs::SyncSource::Manual,
-        debrief::integrations::fathom_sync::SyncWindow::LastDays(30),
+        debrief::domain::sync_window::SyncWindow::LastDays(30),
         None,
     )
     .await

@@ -5,7 +5,7 @@ use rand::Rng;
 
 use super::SimUser;
 use super::corpus::{self, COMPANIES, Company};
-use super::data::{Person, chance, domain_of, hms, pick};
+use super::generators::{Person, chance, domain_of, hms, pick};
 use super::model::{
     ActionItem, Assignee, CrmCompany, CrmContact, CrmDeal, CrmMatches, Highlight, Speaker,
     TranscriptItem,

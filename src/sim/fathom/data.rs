@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::SimUser;
 use super::content::{self, Ctx};
 use super::corpus::{self, COMPANIES, Company};
+use super::generators::{Person, chance, domain_of, pick};
 use super::model::{FathomUser, Invitee, Meeting, MeetingSummary};
 
 /// Overrides for a meeting recorded through the control API; anything left out is generated.
@@ -82,24 +83,6 @@ pub(crate) fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(0).unwrap_or(t)
 }
 
-/// `HH:MM:SS`.
-pub(crate) fn hms(secs: i64) -> String {
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
-}
-
-pub(super) fn pick<'a, T>(rng: &mut impl Rng, items: &'a [T]) -> &'a T {
-    &items[rng.gen_range(0..items.len())]
-}
-
-pub(super) fn chance(rng: &mut impl Rng, p: f64) -> bool {
-    rng.gen_bool(p.clamp(0.0, 1.0))
-}
-
 /// The recorder's company name, from its domain (`acme.com` → `Acme`).
 fn company_from_domain(domain: &str) -> String {
     if let Some(c) = COMPANIES
@@ -126,13 +109,6 @@ fn email_for(first: &str, last: &str, domain: &str) -> String {
     format!("{}.{}@{}", clean(first), clean(last), domain)
 }
 
-pub(super) fn domain_of(email: &str) -> Option<String> {
-    email
-        .rsplit_once('@')
-        .map(|(_, d)| d.to_lowercase())
-        .filter(|d| !d.is_empty())
-}
-
 /// All generated meetings of one user, in generation order.
 pub(crate) fn user_meetings(user: &SimUser, now: DateTime<Utc>, share: bool) -> Vec<Meeting> {
     let mut rng = rng_for(&[&user.api_key, "meetings"]);
@@ -157,14 +133,6 @@ pub(crate) fn user_meetings(user: &SimUser, now: DateTime<Utc>, share: bool) -> 
             generate(&mut rng, user, &spec, share)
         })
         .collect()
-}
-
-pub(super) struct Person {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub first: String,
-    pub team: Option<String>,
-    pub external: bool,
 }
 
 /// One meeting for `user`; `spec.created_at` must be set by the caller.

@@ -22,6 +22,7 @@ mod control;
 mod corpus;
 mod data;
 mod faults;
+mod generators;
 mod model;
 mod query;
 mod rate_limit;
