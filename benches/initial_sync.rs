@@ -7,6 +7,8 @@
 //! at a cluster where the role may create databases: `cargo bench --bench initial_sync [N ...]`
 //! (default scenarios: 300 and 600 meetings).
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use crate::crypto::{Binding, KeyRing};
 use crate::db;
+use crate::db::audit::AuditAction;
 use crate::domain::OrgId;
 
 /// What a rotation did.
@@ -79,7 +80,7 @@ pub async fn rotate_keys(pool: &sqlx::PgPool, ring: &KeyRing) -> anyhow::Result<
             "{count} stored secret(s) re-encrypted with master key {}",
             ring.current_key_id()
         );
-        db::audit::record(&mut tx, org, None, "secrets.rotated", &detail).await?;
+        db::audit::record(&mut tx, org, None, AuditAction::SecretsRotated, &detail).await?;
     }
     tx.commit().await?;
     Ok(report)

@@ -8,6 +8,53 @@ use crate::domain::{OrgId, UserId};
 /// Rows per page of the audit log.
 pub const PAGE_SIZE: i64 = 50;
 
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    FathomConnected,
+    FathomKeyReplaced,
+    FathomDisconnected,
+    FathomWebhookCleanupAbandoned,
+    FathomNeedsReconnect,
+    SecretsRotated,
+}
+
+impl AuditAction {
+    /// Every action.
+    pub const ALL: [AuditAction; 6] = [
+        AuditAction::FathomConnected,
+        AuditAction::FathomKeyReplaced,
+        AuditAction::FathomDisconnected,
+        AuditAction::FathomWebhookCleanupAbandoned,
+        AuditAction::FathomNeedsReconnect,
+        AuditAction::SecretsRotated,
+    ];
+
+    /// The stored name (`fathom.connected`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::FathomConnected => "fathom.connected",
+            AuditAction::FathomKeyReplaced => "fathom.key_replaced",
+            AuditAction::FathomDisconnected => "fathom.disconnected",
+            AuditAction::FathomWebhookCleanupAbandoned => "fathom.webhook_cleanup_abandoned",
+            AuditAction::FathomNeedsReconnect => "fathom.needs_reconnect",
+            AuditAction::SecretsRotated => "secrets.rotated",
+        }
+    }
+
+    /// The action in words.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuditAction::FathomConnected => "Connected Fathom",
+            AuditAction::FathomKeyReplaced => "Replaced a Fathom key",
+            AuditAction::FathomDisconnected => "Disconnected Fathom",
+            AuditAction::FathomWebhookCleanupAbandoned => "Could not delete a Fathom webhook",
+            AuditAction::FathomNeedsReconnect => "Fathom rejected a key",
+            AuditAction::SecretsRotated => "Re-encrypted secrets with a new master key",
+        }
+    }
+}
+
 /// One audit event as listed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEvent {
@@ -20,16 +67,12 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// The action in words.
-    pub fn action_label(&self) -> &str {
-        match self.action.as_str() {
-            "fathom.connected" => "Connected Fathom",
-            "fathom.key_replaced" => "Replaced a Fathom key",
-            "fathom.disconnected" => "Disconnected Fathom",
-            "fathom.webhook_cleanup_abandoned" => "Could not delete a Fathom webhook",
-            "secrets.rotated" => "Re-encrypted secrets with a new master key",
-            other => other,
-        }
+    /// The action in words (a stored name no longer known reads as "Other change").
+    pub fn action_label(&self) -> &'static str {
+        AuditAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == self.action)
+            .map_or("Other change", AuditAction::label)
     }
 }
 
@@ -38,7 +81,7 @@ pub async fn record(
     conn: &mut PgConnection,
     org: OrgId,
     actor: Option<UserId>,
-    action: &str,
+    action: AuditAction,
     detail: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
@@ -46,7 +89,7 @@ pub async fn record(
     )
     .bind(org)
     .bind(actor)
-    .bind(action)
+    .bind(action.as_str())
     .bind(detail)
     .execute(conn)
     .await?;

@@ -3,9 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
-use crate::domain::{FathomConnectionId, OrgId};
+use crate::domain::{EventId, FathomConnectionId, OrgId};
 
 /// Where a stored delivery is in its processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -62,14 +61,14 @@ pub async fn insert(
     conn: &mut PgConnection,
     org: OrgId,
     event: &NewEvent<'_>,
-) -> sqlx::Result<Option<Uuid>> {
+) -> sqlx::Result<Option<EventId>> {
     sqlx::query_scalar(
         "insert into fathom_events (id, org_id, webhook_id, connection_id, body, recording_id, state, error)
          values ($1, $2, $3, $4, $5, $6, case when $7::text is null then 'pending' else 'failed' end, $7)
          on conflict (org_id, webhook_id) do nothing
          returning id",
     )
-    .bind(Uuid::now_v7())
+    .bind(EventId::new())
     .bind(org)
     .bind(event.webhook_id)
     .bind(event.connection_id)
@@ -83,7 +82,7 @@ pub async fn insert(
 /// A stored event as the processing job reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredEvent {
-    pub id: Uuid,
+    pub id: EventId,
     pub connection_id: Option<FathomConnectionId>,
     pub body: Vec<u8>,
     pub state: EventState,
@@ -95,7 +94,7 @@ pub struct StoredEvent {
 pub async fn find_for_update(
     conn: &mut PgConnection,
     org: OrgId,
-    id: Uuid,
+    id: EventId,
 ) -> sqlx::Result<Option<StoredEvent>> {
     sqlx::query_as(
         "select id, connection_id, body, state, received_at from fathom_events
@@ -111,7 +110,7 @@ pub async fn find_for_update(
 pub async fn finish(
     conn: &mut PgConnection,
     org: OrgId,
-    id: Uuid,
+    id: EventId,
     error: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query(
@@ -129,7 +128,7 @@ pub async fn finish(
 }
 
 /// Fails an event that is still pending (its job gave up); false when it was not pending any more.
-pub async fn fail_pending(db: &PgPool, org: OrgId, id: Uuid, error: &str) -> sqlx::Result<bool> {
+pub async fn fail_pending(db: &PgPool, org: OrgId, id: EventId, error: &str) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "update fathom_events set state = 'failed', error = $3, processed_at = now(),
                 attempts = attempts + 1
@@ -147,7 +146,7 @@ pub async fn fail_pending(db: &PgPool, org: OrgId, id: Uuid, error: &str) -> sql
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Swept {
     /// Events to queue again: (org, event).
-    pub requeued: Vec<(OrgId, Uuid)>,
+    pub requeued: Vec<(OrgId, EventId)>,
     /// Events given up on and failed (visible, replayable).
     pub failed: u64,
 }
@@ -172,7 +171,7 @@ pub async fn sweep_stale(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    let requeued: Vec<(OrgId, Uuid)> = sqlx::query_as(
+    let requeued: Vec<(OrgId, EventId)> = sqlx::query_as(
         "update fathom_events set sweeps = sweeps + 1, swept_at = now()
          where id in (select id from fathom_events
                       where state = 'pending' and received_at < now() - $1
@@ -187,7 +186,7 @@ pub async fn sweep_stale(
 }
 
 /// Puts a failed event back to pending for a replay; returns whether it was failed.
-pub async fn reset_failed(conn: &mut PgConnection, org: OrgId, id: Uuid) -> sqlx::Result<bool> {
+pub async fn reset_failed(conn: &mut PgConnection, org: OrgId, id: EventId) -> sqlx::Result<bool> {
     let done = sqlx::query(
         // swept_at: the replay queues its own job; the sweep looks again only after its period.
         "update fathom_events set state = 'pending', error = null, sweeps = 0, swept_at = now()
@@ -203,7 +202,7 @@ pub async fn reset_failed(conn: &mut PgConnection, org: OrgId, id: Uuid) -> sqlx
 /// A failed event as listed on the Integrations page.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FailedEvent {
-    pub id: Uuid,
+    pub id: EventId,
     pub webhook_id: String,
     pub received_at: DateTime<Utc>,
     pub recording_id: Option<i64>,

@@ -6,7 +6,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::meeting::MeetingRecord;
-use crate::domain::{FathomConnectionId, OrgId};
+use crate::domain::{FathomConnectionId, MeetingId, OrgId};
 
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl Via {
 
 #[derive(sqlx::FromRow)]
 struct Stored {
-    id: Uuid,
+    id: MeetingId,
     core_hash: String,
     transcript_hash: Option<String>,
     summary_hash: Option<String>,
@@ -68,7 +68,7 @@ pub async fn upsert(
     record: &MeetingRecord,
     source: Option<(FathomConnectionId, Via)>,
     observed_at: DateTime<Utc>,
-) -> sqlx::Result<(Uuid, UpsertOutcome)> {
+) -> sqlx::Result<(MeetingId, UpsertOutcome)> {
     let core_hash = record.core_hash();
     let inserted: Option<Uuid> = sqlx::query_scalar(
         "insert into meetings (id, org_id, recording_id, title, started_at, has_external_attendees, core_hash)
@@ -192,7 +192,7 @@ pub async fn upsert(
 async fn update_core(
     conn: &mut PgConnection,
     org: OrgId,
-    id: Uuid,
+    id: MeetingId,
     r: &MeetingRecord,
     core_hash: &str,
 ) -> sqlx::Result<()> {
@@ -238,7 +238,12 @@ fn positions(n: usize) -> Vec<i32> {
         .collect()
 }
 
-async fn clear(conn: &mut PgConnection, table: &str, org: OrgId, id: Uuid) -> sqlx::Result<()> {
+async fn clear(
+    conn: &mut PgConnection,
+    table: &str,
+    org: OrgId,
+    id: MeetingId,
+) -> sqlx::Result<()> {
     let sql = format!("delete from {table} where org_id = $1 and meeting_id = $2");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org)
@@ -251,7 +256,7 @@ async fn clear(conn: &mut PgConnection, table: &str, org: OrgId, id: Uuid) -> sq
 async fn replace_attendees(
     conn: &mut PgConnection,
     org: OrgId,
-    id: Uuid,
+    id: MeetingId,
     r: &MeetingRecord,
 ) -> sqlx::Result<()> {
     clear(conn, "meeting_attendees", org, id).await?;
@@ -281,7 +286,7 @@ async fn replace_attendees(
 async fn replace_transcript(
     conn: &mut PgConnection,
     org: OrgId,
-    id: Uuid,
+    id: MeetingId,
     r: &MeetingRecord,
     hash: &str,
 ) -> sqlx::Result<()> {
@@ -308,7 +313,7 @@ async fn replace_transcript(
 async fn replace_action_items(
     conn: &mut PgConnection,
     org: OrgId,
-    id: Uuid,
+    id: MeetingId,
     r: &MeetingRecord,
     hash: &str,
 ) -> sqlx::Result<()> {
@@ -340,7 +345,7 @@ async fn replace_action_items(
 async fn replace_highlights(
     conn: &mut PgConnection,
     org: OrgId,
-    id: Uuid,
+    id: MeetingId,
     r: &MeetingRecord,
     hash: &str,
 ) -> sqlx::Result<()> {
@@ -368,7 +373,7 @@ async fn set_observed(
     conn: &mut PgConnection,
     column: &str,
     org: OrgId,
-    id: Uuid,
+    id: MeetingId,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     let sql = format!("update meetings set {column} = $3 where org_id = $1 and id = $2");
@@ -385,7 +390,7 @@ async fn set_hash(
     conn: &mut PgConnection,
     column: &str,
     org: OrgId,
-    id: Uuid,
+    id: MeetingId,
     hash: &str,
 ) -> sqlx::Result<()> {
     let sql = format!(

@@ -52,3 +52,11 @@ id_type!(
     /// Identifies one sync run of a Fathom connection.
     SyncRunId
 );
+id_type!(
+    /// Identifies one meeting of an organisation.
+    MeetingId
+);
+id_type!(
+    /// Identifies one stored Fathom webhook delivery.
+    EventId
+);

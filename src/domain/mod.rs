@@ -10,7 +10,7 @@ pub mod slug;
 pub mod sync_window;
 
 pub use email::Email;
-pub use ids::{FathomConnectionId, InviteId, OrgId, SyncRunId, UserId};
+pub use ids::{EventId, FathomConnectionId, InviteId, MeetingId, OrgId, SyncRunId, UserId};
 pub use names::{OrgName, PersonName};
 pub use password::NewPassword;
 pub use role::Role;

@@ -391,7 +391,7 @@ mod tests {
         let mut map = HeaderMap::new();
         map.insert("webhook-id", HeaderValue::from_static("msg_1"));
         map.insert("webhook-timestamp", HeaderValue::from_static("1000"));
-        let many = vec!["v1,AAAA"; MAX_SIGNATURE_ENTRIES + 1].join(" ");
+        let many = ["v1,AAAA"; MAX_SIGNATURE_ENTRIES + 1].join(" ");
         map.insert("webhook-signature", HeaderValue::from_str(&many).unwrap());
         assert_eq!(
             SignedHeaders::from_headers(&map).unwrap_err(),
@@ -400,7 +400,7 @@ mod tests {
         let long = format!("v1,{}", "A".repeat(MAX_SIGNATURE_HEADER_BYTES));
         map.insert("webhook-signature", HeaderValue::from_str(&long).unwrap());
         assert!(SignedHeaders::from_headers(&map).is_err());
-        let enough = vec!["v1,AAAA"; MAX_SIGNATURE_ENTRIES].join(" ");
+        let enough = ["v1,AAAA"; MAX_SIGNATURE_ENTRIES].join(" ");
         map.insert("webhook-signature", HeaderValue::from_str(&enough).unwrap());
         assert!(SignedHeaders::from_headers(&map).is_ok());
         map.insert(

@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
 use crate::crypto::{Binding, mask};
 use crate::db;
+use crate::db::audit::AuditAction;
 use crate::db::fathom_connections::{
     ConnectionKeys, ConnectionState, NewConnection, WebhookCleanup,
 };
@@ -343,7 +344,7 @@ async fn give_up_left_behind(
         &mut conn,
         org,
         None,
-        "fathom.webhook_cleanup_abandoned",
+        AuditAction::FathomWebhookCleanupAbandoned,
         &detail,
     )
     .await?;
@@ -413,7 +414,7 @@ async fn store(
     }
     let (action, detail) = match &replaced {
         Some(old) => (
-            "fathom.key_replaced",
+            AuditAction::FathomKeyReplaced,
             format!(
                 "{} now uses key {hint} and webhook {} (replacing webhook {})",
                 fathom_email.as_str(),
@@ -422,7 +423,7 @@ async fn store(
             ),
         ),
         None => (
-            "fathom.connected",
+            AuditAction::FathomConnected,
             format!(
                 "{} with key {hint}; webhook {}",
                 fathom_email.as_str(),
@@ -500,7 +501,14 @@ pub async fn disconnect(
         keys.fathom_user_email,
         keys.webhook_id.as_deref().unwrap_or("none")
     );
-    db::audit::record(&mut tx, org, Some(by), "fathom.disconnected", &detail).await?;
+    db::audit::record(
+        &mut tx,
+        org,
+        Some(by),
+        AuditAction::FathomDisconnected,
+        &detail,
+    )
+    .await?;
     db::fathom_sync_runs::cancel_open(&mut tx, org, id, "The connection was disconnected.").await?;
     tx.commit().await?;
     tracing::info!(%org, connection_id = %id, "Fathom disconnected; deleting its webhook");
@@ -600,7 +608,7 @@ async fn abandon(
             &mut conn,
             org,
             None,
-            "fathom.webhook_cleanup_abandoned",
+            AuditAction::FathomWebhookCleanupAbandoned,
             &detail,
         )
         .await?;

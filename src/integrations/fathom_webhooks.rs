@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::crypto::{Binding, WEBHOOK_SECRET_FIELD};
 use crate::db;
 use crate::db::fathom_events::NewEvent;
-use crate::domain::{FathomConnectionId, OrgId};
+use crate::domain::{EventId, FathomConnectionId, OrgId};
 use crate::fathom::mapping::parse_delivery;
 use crate::fathom::webhook_signature::{SignatureError, SignedHeaders, WebhookSecret};
 use crate::jobs::{self, ProcessFathomEvent};
@@ -51,9 +51,9 @@ pub enum Refused {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
     /// Stored, its job queued.
-    Accepted(Uuid),
+    Accepted(EventId),
     /// Stored as failed: signed, but not a meeting Debrief can read (kept for replay).
-    StoredFailed(Uuid),
+    StoredFailed(EventId),
     /// Already stored under this `webhook-id`.
     Duplicate,
 }
@@ -181,7 +181,11 @@ pub async fn verify_and_store(
     })
 }
 
-async fn store(state: &AppState, org: OrgId, event: &NewEvent<'_>) -> anyhow::Result<Option<Uuid>> {
+async fn store(
+    state: &AppState,
+    org: OrgId,
+    event: &NewEvent<'_>,
+) -> anyhow::Result<Option<EventId>> {
     let mut tx = state.db.begin().await?;
     let Some(event_id) = db::fathom_events::insert(&mut tx, org, event).await? else {
         return Ok(None);

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::db;
 use crate::db::fathom_sync_runs::{NewRun, Opened, SyncSource};
 use crate::domain::sync_window::{SyncWindow, WindowRules, next_hourly_sync};
-use crate::domain::{FathomConnectionId, OrgId, SyncRunId, UserId};
+use crate::domain::{EventId, FathomConnectionId, OrgId, SyncRunId, UserId};
 use crate::state::AppState;
 
 pub use process_fathom_event::process_fathom_event;
@@ -67,7 +67,7 @@ pub struct SyncFathom {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessFathomEvent {
     pub org_id: OrgId,
-    pub event_id: Uuid,
+    pub event_id: EventId,
     /// 1 for the first attempt; retries after transient failures count up.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
@@ -75,7 +75,7 @@ pub struct ProcessFathomEvent {
 
 impl ProcessFathomEvent {
     /// The first attempt at processing `event_id`.
-    pub fn new(org_id: OrgId, event_id: Uuid) -> ProcessFathomEvent {
+    pub fn new(org_id: OrgId, event_id: EventId) -> ProcessFathomEvent {
         ProcessFathomEvent {
             org_id,
             event_id,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::crypto;
 use crate::db;
+use crate::db::audit::AuditAction;
 use crate::db::fathom_connections::ConnectionState;
 use crate::db::fathom_sync_runs::{FinalCalls, PageProgress, Setback, SyncRun, SyncRunState};
 use crate::db::meetings::{UpsertOutcome, Via};
@@ -344,7 +345,7 @@ impl Sync<'_> {
                 &mut tx,
                 run.org_id,
                 None,
-                "fathom.needs_reconnect",
+                AuditAction::FathomNeedsReconnect,
                 &format!("a sync got {err}; the key must be replaced"),
             )
             .await?;

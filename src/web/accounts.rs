@@ -19,7 +19,7 @@ use crate::domain::{Email, NewPassword, OrgName, PersonName, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::forms::safe_next;
-use crate::web::layout::{Layout, flash};
+use crate::web::layout::{FlashKind, Layout, flash};
 use crate::web::routes::Routes;
 use axum::routing::{get, post};
 
@@ -160,7 +160,7 @@ pub async fn create_account(
     auth_session::log_in(&session, user_id).await?;
     flash(
         &session,
-        "success",
+        FlashKind::Success,
         format!("Welcome to Debrief! {} is ready.", org_name.as_str()),
     )
     .await?;

@@ -22,7 +22,7 @@ use crate::domain::{Email, FathomConnectionId, UserId};
 use crate::error::{AppError, AppResult};
 use crate::integrations::fathom_connections::{self, CleanupOutcome, ConnectError};
 use crate::state::AppState;
-use crate::web::layout::{Layout, flash};
+use crate::web::layout::{FlashKind, Layout, flash};
 use crate::web::routes::Routes;
 use axum::routing::{get, post};
 
@@ -119,7 +119,7 @@ pub async fn create_fathom_connection(
                     connected.webhook_id
                 )
             };
-            flash(&session, "success", message).await?;
+            flash(&session, FlashKind::Success, message).await?;
             Ok(Redirect::to(&format!("/o/{}/integrations", ctx.org.slug)).into_response())
         }
         Err(ConnectError::Internal(err)) => Err(AppError::Internal(err)),
@@ -189,15 +189,15 @@ pub async fn delete_fathom_connection(
         .ok_or(AppError::NotFound)?;
     let (kind, message) = match outcome {
         CleanupOutcome::Deleted => (
-            "success",
+            FlashKind::Success,
             "Fathom disconnected: its webhook was deleted at Fathom and the key erased.".to_owned(),
         ),
         CleanupOutcome::Retrying => (
-            "info",
+            FlashKind::Info,
             "Fathom disconnected: no more meetings are taken from it. Fathom could not be reached to delete the webhook; Debrief keeps trying for about an hour, then erases the key either way.".to_owned(),
         ),
         CleanupOutcome::Abandoned { webhook_id } => (
-            "error",
+            FlashKind::Error,
             format!(
                 "Fathom disconnected and the key erased, but Fathom did not delete webhook {webhook_id}. Delete it in Fathom: Settings → API Access → Manage."
             ),

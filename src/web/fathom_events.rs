@@ -4,14 +4,14 @@ use axum::extract::{Path, State};
 use axum::response::Redirect;
 use serde::Deserialize;
 use tower_sessions::Session;
-use uuid::Uuid;
 
 use crate::auth::extractors::OrgContext;
 use crate::db;
+use crate::domain::EventId;
 use crate::error::{AppError, AppResult};
 use crate::jobs::{self, ProcessFathomEvent};
 use crate::state::AppState;
-use crate::web::layout::flash;
+use crate::web::layout::{FlashKind, flash};
 use crate::web::routes::Routes;
 use axum::routing::post;
 
@@ -19,7 +19,7 @@ use axum::routing::post;
 #[derive(Debug, Deserialize)]
 pub struct EventPath {
     pub org_slug: String,
-    pub event_id: Uuid,
+    pub event_id: EventId,
 }
 
 /// POST /o/{org_slug}/integrations/fathom/events/{event_id}/replay: owners and admins put a failed
@@ -41,7 +41,7 @@ pub async fn replay_fathom_event(
     tx.commit().await?;
     flash(
         &session,
-        "success",
+        FlashKind::Success,
         "The event is queued again; if it still cannot be processed it shows here with the reason.",
     )
     .await?;

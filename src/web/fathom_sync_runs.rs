@@ -23,7 +23,7 @@ use crate::jobs;
 use crate::state::AppState;
 use crate::web::fathom_connections::ConnectionPath;
 use crate::web::fathom_connections::may_backfill_widely;
-use crate::web::layout::{Layout, flash};
+use crate::web::layout::{FlashKind, Layout, flash};
 use crate::web::routes::Routes;
 use axum::routing::{get, post};
 
@@ -53,7 +53,7 @@ pub async fn create_fathom_sync_run(
         ConnectionState::NeedsReconnect => {
             flash(
                 &session,
-                "error",
+                FlashKind::Error,
                 "Fathom rejected this connection's key, so it cannot sync. Connect Fathom again with a valid key.",
             )
             .await?;
@@ -62,7 +62,7 @@ pub async fn create_fathom_sync_run(
         ConnectionState::Disconnecting | ConnectionState::Disconnected => {
             flash(
                 &session,
-                "error",
+                FlashKind::Error,
                 "This connection was disconnected; it no longer syncs.",
             )
             .await?;
@@ -86,7 +86,7 @@ pub async fn create_fathom_sync_run(
             _ => {
                 flash(
                     &session,
-                    "error",
+                    FlashKind::Error,
                     "Choose one of the offered backfill periods.",
                 )
                 .await?;
@@ -110,7 +110,7 @@ pub async fn create_fathom_sync_run(
         Opened::New(run) => {
             flash(
                 &session,
-                "success",
+                FlashKind::Success,
                 "Sync started. Progress shows below as pages arrive.",
             )
             .await?;
@@ -119,7 +119,7 @@ pub async fn create_fathom_sync_run(
         Opened::AlreadyOpen(run) => {
             flash(
                 &session,
-                "info",
+                FlashKind::Info,
                 "A sync of this connection is already running; here it is. Nothing new was started.",
             )
             .await?;

@@ -25,7 +25,7 @@ use crate::domain::{InviteId, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::accounts::{SignupErrors, SignupForm, validate_signup};
-use crate::web::layout::{Layout, flash};
+use crate::web::layout::{FlashKind, Layout, flash};
 use crate::web::routes::Routes;
 use axum::routing::{get, post};
 
@@ -76,7 +76,12 @@ pub async fn create_invite(
         .base_url
         .as_str()
         .trim_end_matches('/');
-    flash(&session, "invite", format!("{base}/invites/{token}")).await?;
+    flash(
+        &session,
+        FlashKind::Invite,
+        format!("{base}/invites/{token}"),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/o/{}/members#invite", ctx.org.slug)))
 }
 
@@ -107,7 +112,7 @@ pub async fn delete_invite(
     db::invites::revoke(&state.db, ctx.org.id, invite).await?;
     flash(
         &session,
-        "success",
+        FlashKind::Success,
         "Invite revoked; its link no longer works.",
     )
     .await?;
@@ -220,7 +225,7 @@ pub async fn accept_invite(
     {
         flash(
             &session,
-            "info",
+            FlashKind::Info,
             format!("You are already a member of {}.", invite.org_name),
         )
         .await?;
@@ -237,7 +242,7 @@ pub async fn accept_invite(
     tracing::info!(org_id = %invite.org_id, user_id = %user.id, "invite accepted");
     flash(
         &session,
-        "success",
+        FlashKind::Success,
         format!("Welcome to {}!", invite.org_name),
     )
     .await?;
@@ -292,7 +297,7 @@ pub async fn create_account_from_invite(
     auth_session::log_in(&session, user_id).await?;
     flash(
         &session,
-        "success",
+        FlashKind::Success,
         format!("Welcome to {}!", invite.org_name),
     )
     .await?;

@@ -15,17 +15,57 @@ const FLASH_KEY: &str = "flash";
 /// A one-time message shown on the next page a person sees.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flash {
-    /// `success`, `info` or `error`; picks the colour and ARIA role.
-    pub kind: String,
+    /// Picks the colour and ARIA role.
+    pub kind: FlashKind,
     /// The message.
     pub message: String,
 }
 
+/// What a flash message says about the action before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashKind {
+    /// It worked.
+    Success,
+    /// Worth knowing; nothing went wrong.
+    Info,
+    /// It did not work.
+    Error,
+    /// A new invite link, shown once for copying.
+    Invite,
+}
+
+impl FlashKind {
+    /// The CSS class suffix (`flash-success`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlashKind::Success => "success",
+            FlashKind::Info => "info",
+            FlashKind::Error => "error",
+            FlashKind::Invite => "invite",
+        }
+    }
+
+    /// Whether it carries an invite link to copy.
+    pub fn is_invite(self) -> bool {
+        self == FlashKind::Invite
+    }
+
+    /// Whether screen readers should be interrupted (`role="alert"`).
+    pub fn is_alert(self) -> bool {
+        self == FlashKind::Error
+    }
+}
+
 /// Queues a flash message for the next rendered page.
-pub async fn flash(session: &Session, kind: &str, message: impl Into<String>) -> AppResult<()> {
+pub async fn flash(
+    session: &Session,
+    kind: FlashKind,
+    message: impl Into<String>,
+) -> AppResult<()> {
     let mut flashes: Vec<Flash> = session.get(FLASH_KEY).await?.unwrap_or_default();
     flashes.push(Flash {
-        kind: kind.to_owned(),
+        kind,
         message: message.into(),
     });
     session.insert(FLASH_KEY, flashes).await?;

@@ -14,7 +14,7 @@ use crate::db;
 use crate::domain::{Role, UserId};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::web::layout::{Layout, flash};
+use crate::web::layout::{FlashKind, Layout, flash};
 use crate::web::routes::Routes;
 use axum::routing::{get, post};
 
@@ -140,7 +140,7 @@ pub async fn update_member_role(
     tracing::info!(org_id = %ctx.org.id, user_id = %target, role = new_role.as_str(), "member role changed");
     flash(
         &session,
-        "success",
+        FlashKind::Success,
         format!("Role changed to {}.", new_role.label()),
     )
     .await?;
@@ -180,10 +180,15 @@ pub async fn delete_member(
     tx.commit().await?;
     tracing::info!(org_id = %ctx.org.id, user_id = %target, "member removed");
     if leaving {
-        flash(&session, "info", format!("You left {}.", ctx.org.name)).await?;
+        flash(
+            &session,
+            FlashKind::Info,
+            format!("You left {}.", ctx.org.name),
+        )
+        .await?;
         return Ok(Redirect::to("/"));
     }
-    flash(&session, "success", "Member removed.").await?;
+    flash(&session, FlashKind::Success, "Member removed.").await?;
     Ok(Redirect::to(&format!("/o/{}/members", path.org_slug)))
 }
 

@@ -17,7 +17,7 @@ use crate::db::fathom_connections::ConnectionState;
 use crate::domain::{FathomConnectionId, OrgName, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-use crate::web::layout::{Layout, flash};
+use crate::web::layout::{FlashKind, Layout, flash};
 use crate::web::routes::Routes;
 use axum::routing::get;
 
@@ -186,7 +186,12 @@ pub async fn create_org(
     db::memberships::insert(&mut tx, org_id, user.id, Role::Owner).await?;
     tx.commit().await?;
     tracing::info!(%org_id, user_id = %user.id, "organisation created");
-    flash(&session, "success", format!("{} is ready.", name.as_str())).await?;
+    flash(
+        &session,
+        FlashKind::Success,
+        format!("{} is ready.", name.as_str()),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/o/{slug}/")).into_response())
 }
 

@@ -443,7 +443,7 @@ async fn ten_thousand_signature_entries_over_a_mebibyte_are_refused_quickly_with
 
     // The most entries allowed, none right: one MAC per secret, refused as a bad signature.
     let mut few = signed(&secret, "msg_few", vec![b'y'; 1024 * 1024]);
-    few.signature = vec!["v1,AAAA"; 8].join(" ");
+    few.signature = ["v1,AAAA"; 8].join(" ");
     assert_eq!(
         post(&app, org, &few).await.status(),
         StatusCode::UNAUTHORIZED

@@ -1,6 +1,8 @@
 //! Debrief's integration tests: one binary, real PostgreSQL (a fresh database per test), the real
 //! router on a loopback port, and a cookie-keeping HTTP client playing the browser.
 
+#![allow(clippy::unwrap_used)]
+
 mod abuse;
 mod accounts;
 mod csrf;

@@ -37,7 +37,7 @@ async fn store(
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    id
+    id.0
 }
 
 async fn org_of(app: &TestApp, name: &str, email: &str) -> (Browser, String, OrgId) {
