@@ -18,6 +18,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Master keys for secrets at rest.
     pub crypto: Arc<KeyRing>,
+    /// Orgs' webhook secrets read recently (the webhook receiver's memory).
+    pub webhook_secrets: Arc<crate::integrations::fathom_webhooks::SecretCache>,
     /// Fathom's API at the configured base URL.
     pub fathom: FathomClient,
 }
@@ -36,6 +38,7 @@ impl AppState {
             settings: Arc::new(settings),
             crypto,
             fathom,
+            webhook_secrets: Arc::default(),
         })
     }
 }

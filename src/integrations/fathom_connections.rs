@@ -222,6 +222,7 @@ async fn connect_to_the_end(
     .await
     {
         Ok(replaced) => {
+            state.webhook_secrets.forget(org);
             tracing::info!(%org, connection_id = %id, webhook_id = %webhook.id, "Fathom connected");
             if let Some(old) = &replaced {
                 attempt_webhook_cleanup(state, old).await;
@@ -511,6 +512,7 @@ pub async fn disconnect(
     .await?;
     db::fathom_sync_runs::cancel_open(&mut tx, org, id, "The connection was disconnected.").await?;
     tx.commit().await?;
+    state.webhook_secrets.forget(org);
     tracing::info!(%org, connection_id = %id, "Fathom disconnected; deleting its webhook");
     Ok(Some(attempt_webhook_cleanup(state, &keys).await))
 }

@@ -3,11 +3,16 @@
 //!
 //! 1. [`check_headers`]: the org id, the Standard Webhooks headers (their shape bounded) and the
 //!    timestamp — no I/O.
-//! 2. [`load_secrets`]: one read of the org's live connections' webhook secrets, decrypted — still
-//!    before the body is read, so a request for an org without a connection costs no body.
+//! 2. [`load_secrets`]: the org's live connections' webhook secrets, remembered for a few seconds
+//!    or read (one query) and decrypted — still before the body is read, so a request for an org
+//!    without a connection costs no body, and a flood of forgeries costs no database work.
 //! 3. [`verify_and_store`]: each secret's MAC computed once over the body (off the async executor
 //!    for large bodies), then one transaction stores the raw body (unique per org and `webhook-id`)
 //!    with its processing job; the caller answers 2xx only after that commit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use uuid::Uuid;
@@ -59,6 +64,7 @@ pub enum Received {
 }
 
 /// The org's live webhook secrets, ready to verify with.
+#[derive(Clone)]
 pub struct LiveSecrets {
     org: OrgId,
     connections: Vec<FathomConnectionId>,
@@ -80,8 +86,91 @@ pub fn check_headers<'a>(
     Ok((org, signed))
 }
 
-/// Step 2: one read of the org's live connections' secrets, decrypted.
-pub async fn load_secrets(state: &AppState, org: OrgId) -> Result<LiveSecrets, Refused> {
+/// How long the org's secrets are used from memory before they are read again.
+const SECRETS_TTL: Duration = Duration::from_secs(10);
+/// A signature that matches no remembered secret reads them again, at most this often per org
+/// (a connection made a moment ago is found; a flood of forgeries costs no database work).
+const REFRESH_ON_MISMATCH_EVERY: Duration = Duration::from_secs(1);
+/// Orgs remembered at most (then the memory starts over).
+const MAX_CACHED_ORGS: usize = 10_000;
+
+/// Recently read webhook secrets per org, so a flood of deliveries (or forgeries) for an org does
+/// not read and decrypt them from the database each time. Only orgs with live connections are
+/// remembered: a new connection is never refused for a remembered "none".
+#[derive(Default)]
+pub struct SecretCache {
+    entries: Mutex<HashMap<OrgId, Cached>>,
+}
+
+struct Cached {
+    read_at: Instant,
+    secrets: LiveSecrets,
+}
+
+impl SecretCache {
+    fn fresh(&self, org: OrgId) -> Option<LiveSecrets> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&org)
+            .filter(|c| c.read_at.elapsed() < SECRETS_TTL)
+            .map(|c| c.secrets.clone())
+    }
+
+    fn remember(&self, secrets: &LiveSecrets) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_CACHED_ORGS {
+            entries.clear();
+        }
+        entries.insert(
+            secrets.org,
+            Cached {
+                read_at: Instant::now(),
+                secrets: secrets.clone(),
+            },
+        );
+    }
+
+    /// Whether the remembered secrets are old enough to read again after a mismatch.
+    fn may_refresh(&self, org: OrgId) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(&org)
+            .is_none_or(|c| c.read_at.elapsed() >= REFRESH_ON_MISMATCH_EVERY)
+    }
+
+    /// Forgets an org's secrets (its connections changed in this process).
+    pub fn forget(&self, org: OrgId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(&org);
+    }
+}
+
+/// Step 2: the org's live connections' secrets, from memory when read recently, else one read
+/// from the database (decrypted). The flag says whether they came from memory.
+pub async fn load_secrets(state: &AppState, org: OrgId) -> Result<(LiveSecrets, bool), Refused> {
+    if let Some(cached) = state.webhook_secrets.fresh(org) {
+        return Ok((cached, true));
+    }
+    let live = read_secrets(state, org).await?;
+    state.webhook_secrets.remember(&live);
+    Ok((live, false))
+}
+
+/// After a signature matched none of the remembered secrets: the secrets read again (at most once
+/// a second per org), or `None` when they were read too recently to bother.
+pub async fn reload_after_mismatch(
+    state: &AppState,
+    org: OrgId,
+) -> Result<Option<LiveSecrets>, Refused> {
+    if !state.webhook_secrets.may_refresh(org) {
+        return Ok(None);
+    }
+    let live = read_secrets(state, org).await?;
+    state.webhook_secrets.remember(&live);
+    Ok(Some(live))
+}
+
+async fn read_secrets(state: &AppState, org: OrgId) -> Result<LiveSecrets, Refused> {
     let stored = db::fathom_events::live_webhook_secrets(&state.db, org)
         .await
         .map_err(|e| Refused::Unavailable(e.into()))?

@@ -66,14 +66,26 @@ pub async fn create_fathom_webhook_event(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let live = match fathom_webhooks::load_secrets(&state, org).await {
-        Ok(live) => live,
+    let (live, remembered) = match fathom_webhooks::load_secrets(&state, org).await {
+        Ok(loaded) => loaded,
         Err(refusal) => return refused(&refusal),
     };
     let Ok(body) = axum::body::to_bytes(body, limit).await else {
         return too_large(limit);
     };
-    match fathom_webhooks::verify_and_store(&state, live, &signed, body, now).await {
+    let mut outcome =
+        fathom_webhooks::verify_and_store(&state, live, &signed, body.clone(), now).await;
+    if remembered && matches!(outcome, Err(Refused::BadSignature)) {
+        // Perhaps a connection made since the secrets were read: read them again (rate-limited).
+        outcome = match fathom_webhooks::reload_after_mismatch(&state, org).await {
+            Ok(Some(live)) => {
+                fathom_webhooks::verify_and_store(&state, live, &signed, body, now).await
+            }
+            Ok(None) => outcome,
+            Err(refusal) => Err(refusal),
+        };
+    }
+    match outcome {
         Ok(Received::Accepted(_)) => accepted("accepted"),
         Ok(Received::StoredFailed(_)) => accepted("stored_failed"),
         Ok(Received::Duplicate) => accepted("duplicate"),

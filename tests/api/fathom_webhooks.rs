@@ -490,3 +490,40 @@ async fn an_org_without_a_connection_is_answered_before_the_body_is_read(db: PgP
     assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(app.count("fathom_events").await, 0);
 }
+
+#[sqlx::test]
+async fn a_flood_of_forgeries_for_a_connected_org_reads_no_secrets_from_the_database(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (_, org, secret) = connected(&app).await;
+    let good = signed(&secret, "msg_first", fixture("meeting_full.json"));
+    assert_eq!(post(&app, org, &good).await.status(), StatusCode::OK);
+    let reads = || {
+        crate::helpers::captured_logs()
+            .matches("c.webhook_secret_ciphertext")
+            .count()
+    };
+    let before = reads();
+    assert!(
+        before > 0,
+        "the first delivery read the secrets (sqlx logs the query)"
+    );
+    for n in 0..50 {
+        let id = format!("msg_forged_{n}");
+        let forged = signed(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            &id,
+            fixture("meeting_full.json"),
+        );
+        assert_eq!(
+            post(&app, org, &forged).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let after = reads();
+    assert!(
+        after - before <= 2,
+        "50 forgeries read the secrets {} times (at most once a second)",
+        after - before
+    );
+    assert_eq!(app.count("fathom_events").await, 1, "no forgery was stored");
+}
