@@ -90,6 +90,10 @@ pub struct ApplicationSettings {
     pub trust_forwarded_for: bool,
     /// Where local mode keeps generated secrets.
     pub local_state_dir: PathBuf,
+    /// Serve the webhook benchmark's baseline route (`./scripts/bench webhooks`); refused in
+    /// production.
+    #[serde(default)]
+    pub bench_baseline_route: bool,
     /// Folder served under `/static`.
     pub static_dir: PathBuf,
 }
@@ -315,6 +319,11 @@ impl Settings {
                 if self.database.url.is_none() {
                     bail!("production needs DEBRIEF__DATABASE__URL");
                 }
+                if self.application.bench_baseline_route {
+                    bail!(
+                        "DEBRIEF__APPLICATION__BENCH_BASELINE_ROUTE is for benchmarks only; production refuses it"
+                    );
+                }
                 if self.secrets.master_keys.is_none() {
                     bail!(
                         "production needs DEBRIEF__SECRETS__MASTER_KEYS (for example `k1:<base64 of 32 random bytes>`)"
@@ -417,7 +426,10 @@ mod tests {
     #[test]
     fn production_refuses_each_unsafe_setting_by_name() {
         type MakeUnsafe = fn(&mut Settings);
-        let cases: [(&str, MakeUnsafe); 4] = [
+        let cases: [(&str, MakeUnsafe); 5] = [
+            ("DEBRIEF__APPLICATION__BENCH_BASELINE_ROUTE", |s| {
+                s.application.bench_baseline_route = true
+            }),
             ("DEBRIEF__APPLICATION__SESSION_SECRET", |s| {
                 s.application.session_secret = None
             }),

@@ -2,6 +2,7 @@
 
 pub mod anonymous_attempts;
 pub mod audit;
+pub mod bench_baseline;
 pub mod fathom_connections;
 pub mod fathom_events;
 pub mod fathom_pending_webhooks;

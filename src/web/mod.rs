@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod bench_baseline;
 pub mod fathom_connections;
 pub mod fathom_events;
 pub mod fathom_sync_runs;
@@ -107,6 +108,21 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             state.settings.fathom.webhook_max_body_bytes,
         ));
+
+    let webhooks = if state.settings.application.bench_baseline_route {
+        webhooks.merge(
+            Router::new()
+                .route(
+                    "/__bench/baseline/{org_id}",
+                    post(bench_baseline::create_baseline_event),
+                )
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    state.settings.fathom.webhook_max_body_bytes,
+                )),
+        )
+    } else {
+        webhooks
+    };
 
     let hsts = state.settings.cookies_secure();
     Router::new()

@@ -1,0 +1,446 @@
+//! Benchmark: the Fathom webhook receiver against a yardstick in the same binary that does only
+//! what any receiver must (read the body, one autocommit `INSERT`). Both are driven by the same
+//! load generator with distinct pre-signed bodies of about 2 KB and 200 KB, on loopback, and the
+//! figures are printed as ratios to the yardstick measured in the same run:
+//!
+//! - the most requests per second each sustains with under 0.1 % errors (target ≥ 0.6),
+//! - p99 latency at half the yardstick's most (target ≤ 2×),
+//! - the rate of refusing forged signatures (target ≥ 5×, and no database work: the database's
+//!   transaction counter is read before and after).
+//!
+//! The job workers do not run: what is measured is intake (verify, store, enqueue, answer).
+//! Run with `./scripts/bench webhooks`, or with `DATABASE_URL` set: `cargo bench --bench webhooks`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use debrief::config::Settings;
+use debrief::fathom::webhook_signature::WebhookSecret;
+use debrief::sim::fathom::{FathomSim, SimUser};
+use debrief::startup::Application;
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+
+const KEY: &str = "fathom-key-bench-0000002";
+/// Longest one measuring phase runs.
+const PHASE: Duration = Duration::from_secs(4);
+/// Requests in flight in a closed-loop phase.
+const CONCURRENCY: usize = 16;
+/// The receiver's forgery key (a secret Fathom never issued).
+const FORGED_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn main() -> anyhow::Result<()> {
+    let admin_url = std::env::var("DATABASE_URL").context("DATABASE_URL must be set")?;
+    // The server gets its own runtime (two threads), the load generator another.
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let db_name = format!("debrief_bench_{}", uuid::Uuid::new_v4().simple());
+    let stack = server.block_on(start(&admin_url, &db_name))?;
+    let result = client.block_on(measure(&stack));
+    server.block_on(async {
+        stack.pool.close().await;
+        let mut admin = PgConnection::connect(&admin_url).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "drop database if exists {db_name} with (force)"
+        )))
+        .execute(&mut admin)
+        .await?;
+        anyhow::Ok(())
+    })?;
+    result
+}
+
+/// A running Debrief with one org whose Fathom is connected.
+struct Stack {
+    pool: PgPool,
+    address: String,
+    org: uuid::Uuid,
+    secret: String,
+}
+
+async fn start(admin_url: &str, db_name: &str) -> anyhow::Result<Stack> {
+    let mut admin = PgConnection::connect(admin_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {db_name}")))
+        .execute(&mut admin)
+        .await?;
+    let mut url = url::Url::parse(admin_url)?;
+    url.set_path(db_name);
+    let pool = PgPoolOptions::new()
+        .max_connections(20)
+        .connect(url.as_str())
+        .await?;
+    debrief::db::MIGRATOR.run(&pool).await?;
+    debrief::jobs::setup(&pool).await?;
+    debrief::db::bench_baseline::create_table(&pool).await?;
+
+    let sim = FathomSim::new(vec![SimUser::new(
+        KEY,
+        "Bench User",
+        "bench@example.com",
+        "example.com",
+        0,
+    )])
+    .spawn_local()
+    .await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut settings = Settings::load_from(&dir.join("configuration"))?;
+    settings.application.base_url = address.parse()?;
+    settings.application.static_dir = dir.join("static");
+    settings.application.session_secret = Some(SecretString::from(format!(
+        "{}-bench-session-secret",
+        uuid::Uuid::new_v4()
+    )));
+    settings.application.local_state_dir = std::env::temp_dir().join("debrief-bench");
+    settings.application.bench_baseline_route = true;
+    settings.database.max_connections = 20;
+    settings.secrets.master_keys = Some(SecretString::from(
+        debrief::crypto::KeyRing::generate_spec("bench1"),
+    ));
+    settings.fathom.base_url = sim.base_url().parse()?;
+    let app = Application::build_with_listener(settings.prepare()?, pool.clone(), listener)?;
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let token = csrf(&browser, &format!("{address}/signup")).await?;
+    let signed_up = browser
+        .post(format!("{address}/signup"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("name", "Bench User"),
+            ("email", "bench@example.com"),
+            ("password", "correct-horse-battery-staple"),
+            ("org_name", "Bench Org"),
+        ])
+        .send()
+        .await?;
+    let home = signed_up
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .context("sign-up redirects to the org home")?
+        .to_owned();
+    let connect = format!("{address}{home}integrations/fathom/connect");
+    let token = csrf(&browser, &connect).await?;
+    let connected = browser
+        .post(&connect)
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("fathom_email", "bench@example.com"),
+            ("api_key", KEY),
+        ])
+        .send()
+        .await?;
+    if connected.status() != reqwest::StatusCode::SEE_OTHER {
+        bail!("connecting Fathom failed: {}", connected.status());
+    }
+    let org: uuid::Uuid = sqlx::query_scalar("select id from orgs")
+        .fetch_one(&pool)
+        .await?;
+    let secret = sim
+        .webhooks()
+        .first()
+        .context("the webhook was registered")?
+        .webhook
+        .secret
+        .clone();
+    // The simulator is no longer needed; keep it alive for the run anyway.
+    std::mem::forget(sim);
+    Ok(Stack {
+        pool,
+        address,
+        org,
+        secret,
+    })
+}
+
+/// One prepared delivery.
+struct Delivery {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: bytes::Bytes,
+}
+
+/// `n` distinct signed deliveries of about `size` bytes (each its own recording and webhook id).
+fn deliveries(template: &Value, size: usize, n: usize, secret: &str, tag: &str) -> Vec<Delivery> {
+    let secret = WebhookSecret::parse(secret).unwrap();
+    let mut body = template.clone();
+    let line = body["transcript"][0].clone();
+    let mut lines = body["transcript"].as_array().cloned().unwrap_or_default();
+    while serde_json::to_vec(&body).unwrap().len() < size {
+        lines.push(line.clone());
+        body["transcript"] = Value::Array(lines.clone());
+    }
+    let now = chrono::Utc::now().timestamp();
+    (0..n)
+        .map(|i| {
+            body["recording_id"] = (1_000_000_000 + i as i64).into();
+            body["title"] = format!("Bench {tag} {i}").into();
+            let bytes = serde_json::to_vec(&body).unwrap();
+            let id = format!("msg_{tag}_{i}");
+            Delivery {
+                signature: secret.sign(&id, now, &bytes),
+                timestamp: now.to_string(),
+                id,
+                body: bytes.into(),
+            }
+        })
+        .collect()
+}
+
+/// What one phase measured.
+struct Phase {
+    sent: usize,
+    failed: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.sent as f64 / self.elapsed.as_secs_f64()
+    }
+    fn error_ratio(&self) -> f64 {
+        self.failed as f64 / self.sent.max(1) as f64
+    }
+    fn p99(&self) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted
+            .get((sorted.len() * 99 / 100).min(sorted.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+async fn send(
+    http: &reqwest::Client,
+    url: &str,
+    d: &Delivery,
+    expected: reqwest::StatusCode,
+) -> (bool, Duration) {
+    let started = Instant::now();
+    let answer = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &d.id)
+        .header("webhook-timestamp", &d.timestamp)
+        .header("webhook-signature", &d.signature)
+        .body(d.body.clone())
+        .send()
+        .await;
+    let ok = match answer {
+        Ok(response) => {
+            let status = response.status();
+            let _ = response.bytes().await;
+            status == expected
+        }
+        Err(_) => false,
+    };
+    (ok, started.elapsed())
+}
+
+/// As fast as `CONCURRENCY` requests in flight allow, until the deliveries or the phase run out.
+async fn closed_loop(
+    http: &reqwest::Client,
+    url: &str,
+    all: Arc<Vec<Delivery>>,
+    expected: reqwest::StatusCode,
+) -> Phase {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (http, url, all, next) = (http.clone(), url.to_owned(), all.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut results = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= all.len() || started.elapsed() >= PHASE {
+                        return results;
+                    }
+                    results.push(send(&http, &url, &all[i], expected).await);
+                }
+            })
+        })
+        .collect();
+    collect(workers, started).await
+}
+
+/// `rate` requests a second on a fixed schedule (whatever the answers), for the phase.
+async fn open_loop(
+    http: &reqwest::Client,
+    url: &str,
+    all: Arc<Vec<Delivery>>,
+    rate: f64,
+    expected: reqwest::StatusCode,
+) -> Phase {
+    let count = ((rate * PHASE.as_secs_f64()) as usize).min(all.len());
+    let gap = Duration::from_secs_f64(1.0 / rate);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for i in 0..count {
+        tokio::time::sleep_until((started + gap * i as u32).into()).await;
+        let (http, url, all) = (http.clone(), url.to_owned(), all.clone());
+        tasks.push(tokio::spawn(async move {
+            vec![send(&http, &url, &all[i], expected).await]
+        }));
+    }
+    collect(tasks, started).await
+}
+
+async fn collect(
+    tasks: Vec<tokio::task::JoinHandle<Vec<(bool, Duration)>>>,
+    started: Instant,
+) -> Phase {
+    let mut phase = Phase {
+        sent: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for task in tasks {
+        for (ok, latency) in task.await.unwrap_or_default() {
+            phase.sent += 1;
+            phase.failed += usize::from(!ok);
+            phase.latencies.push(latency);
+        }
+    }
+    phase.elapsed = started.elapsed();
+    phase
+}
+
+async fn transactions(pool: &PgPool) -> anyhow::Result<i64> {
+    // PostgreSQL publishes its counters about once a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    Ok(sqlx::query_scalar(
+        "select (xact_commit + xact_rollback)::bigint from pg_stat_database
+         where datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+async fn measure(stack: &Stack) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()?;
+    let receiver = format!(
+        "{}/api/integrations/fathom/webhook/{}",
+        stack.address, stack.org
+    );
+    let baseline = format!("{}/__bench/baseline/{}", stack.address, stack.org);
+    let fixture = |name: &str| -> anyhow::Result<Value> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/fathom")
+            .join(name);
+        Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+    };
+    // About 2 KB as Fathom sends a short meeting; about 200 KB as a long call's transcript.
+    let small = fixture("meeting_legacy.json")?;
+    let large = fixture("meeting_full.json")?;
+    let ok = reqwest::StatusCode::OK;
+    let refused = reqwest::StatusCode::UNAUTHORIZED;
+
+    println!(
+        "Fathom webhook intake vs a read-body-and-INSERT yardstick, loopback, {CONCURRENCY} in flight"
+    );
+    for (label, template, size, pool_size) in [
+        ("2 KB", &small, 0, 30_000),
+        ("200 KB", &large, 200_000, 2_500),
+    ] {
+        let make = |tag: &str, secret: &str| {
+            Arc::new(deliveries(
+                template,
+                size,
+                pool_size,
+                secret,
+                &format!("{label}-{tag}").replace(' ', ""),
+            ))
+        };
+        let base_max = closed_loop(&http, &baseline, make("bmax", &stack.secret), ok).await;
+        let recv_max = closed_loop(&http, &receiver, make("rmax", &stack.secret), ok).await;
+        let half = base_max.rate() / 2.0;
+        let base_half = open_loop(&http, &baseline, make("bhalf", &stack.secret), half, ok).await;
+        let recv_half = open_loop(&http, &receiver, make("rhalf", &stack.secret), half, ok).await;
+        let forged_pool = make("forged", FORGED_SECRET);
+        let events_before: i64 = sqlx::query_scalar("select count(*) from fathom_events")
+            .fetch_one(&stack.pool)
+            .await?;
+        let tx_before = transactions(&stack.pool).await?;
+        let forged = closed_loop(&http, &receiver, forged_pool, refused).await;
+        let tx_after = transactions(&stack.pool).await?;
+        let events_after: i64 = sqlx::query_scalar("select count(*) from fathom_events")
+            .fetch_one(&stack.pool)
+            .await?;
+        let body_len = make("size", &stack.secret)[0].body.len();
+
+        println!();
+        println!("bodies of {label} ({body_len} bytes)");
+        println!(
+            "  yardstick  max {:>8.0} req/s ({} sent, {:.3} % errors); p99 at {half:.0} req/s: {:.1} ms",
+            base_max.rate(),
+            base_max.sent,
+            100.0 * base_max.error_ratio(),
+            ms(base_half.p99())
+        );
+        println!(
+            "  receiver   max {:>8.0} req/s ({} sent, {:.3} % errors); p99 at {half:.0} req/s: {:.1} ms ({:.3} % errors)",
+            recv_max.rate(),
+            recv_max.sent,
+            100.0 * recv_max.error_ratio(),
+            ms(recv_half.p99()),
+            100.0 * recv_half.error_ratio()
+        );
+        println!(
+            "  forged     {:>8.0} refusals/s ({} sent, {:.3} % not refused); {} events stored, {} database transactions meanwhile (the counter queries themselves included)",
+            forged.rate(),
+            forged.sent,
+            100.0 * forged.error_ratio(),
+            events_after - events_before,
+            tx_after - tx_before
+        );
+        println!(
+            "  ratios     max rate {:.2} (target >= 0.6{}), p99 at half rate {:.2}x (target <= 2x), forged refusals {:.1}x (target >= 5x)",
+            recv_max.rate() / base_max.rate(),
+            if recv_max.error_ratio() < 0.001 {
+                ""
+            } else {
+                "; errors over 0.1 %!"
+            },
+            ms(recv_half.p99()) / ms(base_half.p99()).max(1e-9),
+            forged.rate() / base_max.rate()
+        );
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The CSRF token a page carries.
+async fn csrf(browser: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let html = browser.get(url).send().await?.text().await?;
+    let marker = r#"name="csrf-token" content=""#;
+    let start = html.find(marker).context("page has a CSRF token")? + marker.len();
+    let end = html[start..].find('"').context("token ends")? + start;
+    Ok(html[start..end].to_owned())
+}
