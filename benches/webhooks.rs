@@ -328,8 +328,8 @@ async fn collect(
 }
 
 async fn transactions(pool: &PgPool) -> anyhow::Result<i64> {
-    // PostgreSQL publishes its counters about once a second.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Backends publish their counters at most every second, and idle ones only after 10 s.
+    tokio::time::sleep(Duration::from_millis(11_000)).await;
     Ok(sqlx::query_scalar(
         "select (xact_commit + xact_rollback)::bigint from pg_stat_database
          where datname = current_database()",

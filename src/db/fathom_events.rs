@@ -79,6 +79,58 @@ pub async fn insert(
     .await
 }
 
+/// A queued task as a row of apalis's `jobs` table (built by `jobs`, which owns its shape).
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub id: String,
+    pub job_type: &'static str,
+    pub job: Vec<u8>,
+    pub max_attempts: i32,
+}
+
+/// Stores a delivery under `id` and, when given, its processing task, in one autocommit statement
+/// (so intake costs one round trip); `false` when this `webhook-id` was already stored for the org
+/// (a redelivery: then no task is queued either). The task row mirrors apalis-postgres 1.0's own
+/// insert (`queries/task/sink.sql`); apalis is pinned to that version.
+pub async fn insert_with_job(
+    db: &PgPool,
+    org: OrgId,
+    id: EventId,
+    event: &NewEvent<'_>,
+    job: Option<&JobRow>,
+) -> sqlx::Result<bool> {
+    let stored: i64 = sqlx::query_scalar(
+        "with stored as (
+             insert into fathom_events
+               (id, org_id, webhook_id, connection_id, body, recording_id, state, error)
+             values ($1, $2, $3, $4, $5, $6,
+                     case when $7::text is null then 'pending' else 'failed' end, $7)
+             on conflict (org_id, webhook_id) do nothing
+             returning id),
+         queued as (
+             insert into apalis.jobs
+               (id, job_type, job, status, attempts, max_attempts, run_at, priority)
+             select $8, $9, $10, 'Pending', 0, $11, now(), 0
+             from stored where $8::text is not null
+             returning id)
+         select count(*) from stored",
+    )
+    .bind(id)
+    .bind(org)
+    .bind(event.webhook_id)
+    .bind(event.connection_id)
+    .bind(event.body)
+    .bind(event.recording_id)
+    .bind(event.error)
+    .bind(job.map(|j| j.id.as_str()))
+    .bind(job.map(|j| j.job_type))
+    .bind(job.map(|j| j.job.as_slice()))
+    .bind(job.map(|j| j.max_attempts))
+    .fetch_one(db)
+    .await?;
+    Ok(stored == 1)
+}
+
 /// A stored event as the processing job reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredEvent {

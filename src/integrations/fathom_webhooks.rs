@@ -7,8 +7,8 @@
 //!    or read (one query) and decrypted — still before the body is read, so a request for an org
 //!    without a connection costs no body, and a flood of forgeries costs no database work.
 //! 3. [`verify_and_store`]: each secret's MAC computed once over the body (off the async executor
-//!    for large bodies), then one transaction stores the raw body (unique per org and `webhook-id`)
-//!    with its processing job; the caller answers 2xx only after that commit.
+//!    for large bodies), then one statement stores the raw body (unique per org and `webhook-id`)
+//!    with its processing job; the caller answers 2xx only after it committed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -275,13 +275,14 @@ async fn store(
     org: OrgId,
     event: &NewEvent<'_>,
 ) -> anyhow::Result<Option<EventId>> {
-    let mut tx = state.db.begin().await?;
-    let Some(event_id) = db::fathom_events::insert(&mut tx, org, event).await? else {
-        return Ok(None);
+    let event_id = EventId::new();
+    let job = match event.error {
+        None => Some(jobs::process_fathom_event_row(ProcessFathomEvent::new(
+            org, event_id,
+        ))?),
+        Some(_) => None,
     };
-    if event.error.is_none() {
-        jobs::enqueue_process_fathom_event(&mut tx, ProcessFathomEvent::new(org, event_id)).await?;
-    }
-    tx.commit().await?;
-    Ok(Some(event_id))
+    let stored =
+        db::fathom_events::insert_with_job(&state.db, org, event_id, event, job.as_ref()).await?;
+    Ok(stored.then_some(event_id))
 }

@@ -147,6 +147,19 @@ pub async fn enqueue_process_fathom_event(
         .map_err(|e| anyhow::anyhow!("could not enqueue ProcessFathomEvent: {e}"))
 }
 
+/// `ProcessFathomEvent` as a row of the queue, for storing in one statement with its event
+/// (`db::fathom_events::insert_with_job`).
+pub fn process_fathom_event_row(
+    args: ProcessFathomEvent,
+) -> anyhow::Result<db::fathom_events::JobRow> {
+    Ok(db::fathom_events::JobRow {
+        id: ulid::Ulid::generate().to_string(),
+        job_type: PROCESS_FATHOM_EVENT_QUEUE,
+        job: serde_json::to_vec(&args)?,
+        max_attempts: i32::try_from(MAX_ATTEMPTS).unwrap_or(i32::MAX),
+    })
+}
+
 /// Enqueues a later attempt of `ProcessFathomEvent`, to run after `pause`.
 pub async fn enqueue_process_fathom_event_after(
     conn: &mut PgConnection,

@@ -324,3 +324,27 @@ pub fn router() -> Routes {
         .route("/login", get(show_login).post(create_login))
         .route("/logout", post(delete_login))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_never_print_their_passwords() {
+        let signup = SignupForm {
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            password: SecretString::from("hunter2-correct-horse"),
+            org_name: "Acme".into(),
+        };
+        let login = LoginForm {
+            email: "ada@example.com".into(),
+            password: SecretString::from("hunter2-correct-horse"),
+            next: None,
+        };
+        for printed in [format!("{signup:?}"), format!("{login:?}")] {
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(printed.contains("ada@example.com"));
+        }
+    }
+}
