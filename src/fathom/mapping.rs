@@ -8,7 +8,7 @@ use crate::domain::meeting::{
     parse_timestamp,
 };
 
-use super::types::{Meeting, SharedWith};
+use super::types::{Meeting, MeetingHead, SharedWith};
 
 /// Why a payload cannot become a meeting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +37,15 @@ pub fn parse_delivery(body: &[u8]) -> Result<MeetingRecord, String> {
     serde_json::from_slice::<Meeting>(body)
         .map_err(|e| format!("the body is not a Fathom meeting: {e}"))
         .and_then(|m| meeting_record(&m).map_err(|e| e.to_string()))
+}
+
+/// The recording id of a webhook delivery's body, read without building the meeting (the receiver
+/// stores the body with it; the job then maps the whole meeting), or why the body has none.
+pub fn delivery_recording_id(body: &[u8]) -> Result<i64, String> {
+    let head = serde_json::from_slice::<MeetingHead>(body)
+        .map_err(|e| format!("the body is not a Fathom meeting: {e}"))?;
+    head.recording_id
+        .ok_or_else(|| MappingError::NoRecordingId.to_string())
 }
 
 /// Removes what PostgreSQL cannot store in `text` (NUL characters).
@@ -301,6 +310,24 @@ mod tests {
         only_nul.title = Some("\0".into());
         only_nul.meeting_title = None;
         assert_eq!(meeting_record(&only_nul).unwrap().title, "Untitled meeting");
+    }
+
+    #[test]
+    fn the_receiver_reads_the_recording_id_alone_and_refuses_what_has_none() {
+        let body = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/fathom/meeting_full.json"),
+        )
+        .unwrap();
+        let full = parse_delivery(&body).unwrap();
+        assert_eq!(delivery_recording_id(&body), Ok(full.recording_id));
+        assert_eq!(
+            delivery_recording_id(br#"{"recording_id": "123"}"#),
+            Ok(123)
+        );
+        assert!(delivery_recording_id(b"{\"title\": \"half").is_err());
+        assert!(delivery_recording_id(br#"{"title": "no id"}"#).is_err());
+        assert!(delivery_recording_id(b"[1, 2]").is_err());
     }
 
     #[test]

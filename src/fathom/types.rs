@@ -319,6 +319,15 @@ where
 }
 
 /// An id sent as a number or as a numeric string.
+/// Only the recording id of a meeting body: what the webhook receiver reads at intake (the job
+/// reads the whole [`Meeting`]). Every other field is skipped without being built.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MeetingHead {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub recording_id: Option<i64>,
+}
+
 fn lenient_i64<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
 where
     D: Deserializer<'de>,

@@ -21,7 +21,7 @@ use crate::crypto::{Binding, WEBHOOK_SECRET_FIELD};
 use crate::db;
 use crate::db::fathom_events::NewEvent;
 use crate::domain::{EventId, FathomConnectionId, OrgId};
-use crate::fathom::mapping::parse_delivery;
+use crate::fathom::mapping::delivery_recording_id;
 use crate::fathom::webhook_signature::{SignatureError, SignedHeaders, WebhookSecret};
 use crate::jobs::{self, ProcessFathomEvent};
 use crate::state::AppState;
@@ -245,12 +245,14 @@ pub async fn verify_and_store(
         Err(err) => return Err(Refused::BadHeaders(err)),
     };
     let org = live.org;
-    let parsed = parse_delivery(&body);
+    // Only the recording id at intake; the job maps the whole meeting (and fails the event, kept
+    // for replay, if it cannot).
+    let parsed = delivery_recording_id(&body);
     let event = NewEvent {
         webhook_id: signed.id,
         connection_id: live.connections[index],
         body: &body,
-        recording_id: parsed.as_ref().ok().map(|r| r.recording_id),
+        recording_id: parsed.as_ref().ok().copied(),
         error: parsed.as_ref().err().map(String::as_str),
     };
     let stored = store(state, org, &event)
