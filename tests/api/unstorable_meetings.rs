@@ -330,3 +330,65 @@ async fn events_left_pending_are_requeued_by_the_sweep_and_failed_after_three_sw
         .unwrap();
     assert_eq!((again.requeued.len(), again.failed), (0, 0));
 }
+
+#[sqlx::test]
+async fn a_transient_failure_is_retried_after_a_pause_not_at_once_and_loses_nothing(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.ada_with_fathom().await;
+    app.wait_for_jobs().await;
+    // The database loses a table for a moment: not a refused value, so worth retrying.
+    sqlx::raw_sql("alter table meeting_attendees rename to meeting_attendees_away")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let meeting = app
+        .fathom()
+        .add_meeting(ADA_FATHOM_KEY, titled("Retried later"))
+        .unwrap();
+    app.fathom().wait_for_deliveries().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let retry_in: f64 = loop {
+        let pause: Option<f64> = sqlx::query_scalar(
+            "select extract(epoch from run_at - now())::float8 from apalis.jobs
+             where job_type = 'process_fathom_event' and status = 'Pending'
+               and convert_from(job, 'UTF8')::jsonb ->> 'attempt' = '2'",
+        )
+        .fetch_optional(&app.db)
+        .await
+        .unwrap();
+        if let Some(pause) = pause {
+            break pause;
+        }
+        assert!(std::time::Instant::now() < deadline, "no retry was queued");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        retry_in > 3.0,
+        "the retry waits about 5 s, not 0: {retry_in:.1} s"
+    );
+    let state: String =
+        sqlx::query_scalar("select state from fathom_events where recording_id = $1")
+            .bind(meeting.recording_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        state, "pending",
+        "a transient failure does not fail the event"
+    );
+
+    sqlx::raw_sql("alter table meeting_attendees_away rename to meeting_attendees")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    app.wait_for_jobs().await;
+    let (state, stored): (String, i64) = sqlx::query_as(
+        "select e.state, (select count(*) from meetings m where m.recording_id = e.recording_id)
+         from fathom_events e where e.recording_id = $1",
+    )
+    .bind(meeting.recording_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), stored), ("processed", 1));
+}
