@@ -9,13 +9,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use debrief::config::Settings;
 use debrief::sim::fathom::{FathomSim, SimUser};
 use debrief::startup::Application;
-use secrecy::SecretString;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection};
 
@@ -79,21 +79,7 @@ async fn measure(db_url: &str, meetings: usize) -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut settings = Settings::load_from(&dir.join("configuration"))?;
-    settings.application.host = "127.0.0.1".into();
-    settings.application.port = 0;
-    settings.application.base_url = address.parse()?;
-    settings.application.static_dir = dir.join("static");
-    settings.application.session_secret = Some(SecretString::from(format!(
-        "{}-bench-session-secret",
-        uuid::Uuid::new_v4()
-    )));
-    settings.application.local_state_dir = std::env::temp_dir().join("debrief-bench");
-    settings.secrets.master_keys = Some(SecretString::from(
-        debrief::crypto::KeyRing::generate_spec("bench1"),
-    ));
-    settings.fathom.base_url = sim.base_url().parse()?;
+    let mut settings = support::settings(&address, &sim.base_url())?;
     // The simulator spreads N meetings over N/4 days; reach back far enough to list them all.
     settings.fathom.initial_sync_days = (meetings as i64 / 4).max(30) + 2;
     let app = Application::build_with_listener(settings.prepare()?, pool.clone(), listener)?;
@@ -101,43 +87,10 @@ async fn measure(db_url: &str, meetings: usize) -> anyhow::Result<()> {
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     tokio::spawn(debrief::jobs::run_workers(state, std::future::pending()));
 
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let token = csrf(&browser, &format!("{address}/signup")).await?;
-    let signed_up = browser
-        .post(format!("{address}/signup"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("name", "Bench User"),
-            ("email", "bench@example.com"),
-            ("password", "correct-horse-battery-staple"),
-            ("org_name", "Bench Org"),
-        ])
-        .send()
-        .await?;
-    let home = signed_up
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .context("sign-up redirects to the org home")?
-        .to_owned();
-    let connect = format!("{address}{home}integrations/fathom/connect");
-    let token = csrf(&browser, &connect).await?;
+    let (browser, home) = support::sign_up(&address).await?;
+    let form = support::open_connect_form(&browser, &address, &home).await?;
     let started = Instant::now();
-    let connected = browser
-        .post(&connect)
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("fathom_email", "bench@example.com"),
-            ("api_key", KEY),
-        ])
-        .send()
-        .await?;
-    if connected.status() != reqwest::StatusCode::SEE_OTHER {
-        bail!("connecting Fathom failed: {}", connected.status());
-    }
+    support::submit_connect_form(&browser, &form, KEY).await?;
 
     let deadline = Instant::now() + Duration::from_secs(600);
     let run: FinishedRun = loop {
@@ -216,13 +169,4 @@ struct FinishedRun {
     rate_limited: i32,
     secs: f64,
     error: Option<String>,
-}
-
-/// The CSRF token a page carries.
-async fn csrf(browser: &reqwest::Client, url: &str) -> anyhow::Result<String> {
-    let html = browser.get(url).send().await?.text().await?;
-    let marker = r#"name="csrf-token" content=""#;
-    let start = html.find(marker).context("page has a CSRF token")? + marker.len();
-    let end = html[start..].find('"').context("token ends")? + start;
-    Ok(html[start..end].to_owned())
 }

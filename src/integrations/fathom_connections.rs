@@ -294,13 +294,27 @@ pub async fn clean_up_interrupted_connects(state: &AppState) -> anyhow::Result<u
                         Err(err.to_string())
                     }
                     Err(err) => {
-                        give_up_left_behind(state, org, webhook_id, &err.to_string()).await?;
+                        audit_abandoned_webhook(
+                            state,
+                            org,
+                            "an interrupted connect",
+                            webhook_id,
+                            &err.to_string(),
+                        )
+                        .await?;
                         Ok(())
                     }
                 }
             }
             (Some(webhook_id), Err(_)) => {
-                give_up_left_behind(state, org, webhook_id, "the key could not be read").await?;
+                audit_abandoned_webhook(
+                    state,
+                    org,
+                    "an interrupted connect",
+                    webhook_id,
+                    "the key could not be read",
+                )
+                .await?;
                 Ok(())
             }
         };
@@ -330,16 +344,17 @@ pub async fn clean_up_interrupted_connects(state: &AppState) -> anyhow::Result<u
     Ok(settled)
 }
 
-async fn give_up_left_behind(
+/// Audits a webhook Debrief gave up deleting, saying where a person deletes it by hand.
+async fn audit_abandoned_webhook(
     state: &AppState,
     org: OrgId,
+    whose: &str,
     webhook_id: &str,
     reason: &str,
 ) -> anyhow::Result<()> {
     let mut conn = state.db.acquire().await?;
     let detail = format!(
-        "an interrupted connect left webhook {webhook_id}; delete it in Fathom (Settings → API \
-         Access → Manage): {reason}"
+        "{whose}: webhook {webhook_id} must be deleted in Fathom (Settings → API Access → Manage): {reason}"
     );
     db::audit::record(
         &mut conn,
@@ -601,19 +616,7 @@ async fn abandon(
     )
     .await?;
     if finished {
-        let mut conn = state.db.acquire().await?;
-        let detail = format!(
-            "{}: webhook {webhook_id} must be deleted in Fathom (Settings → API Access → Manage): {reason}",
-            keys.fathom_user_email
-        );
-        db::audit::record(
-            &mut conn,
-            org,
-            None,
-            AuditAction::FathomWebhookCleanupAbandoned,
-            &detail,
-        )
-        .await?;
+        audit_abandoned_webhook(state, org, &keys.fathom_user_email, webhook_id, reason).await?;
     }
     tracing::warn!(%org, connection_id = %keys.id, %webhook_id, reason,
         "gave up deleting the Fathom webhook; key erased");
