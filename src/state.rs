@@ -20,6 +20,8 @@ pub struct AppState {
     pub crypto: Arc<KeyRing>,
     /// Orgs' webhook secrets read recently (the webhook receiver's memory).
     pub webhook_secrets: Arc<crate::integrations::fathom_webhooks::SecretCache>,
+    /// Stores verified webhook deliveries, concurrent ones together.
+    pub fathom_events: Arc<crate::integrations::fathom_event_writer::EventWriter>,
     /// Fathom's API at the configured base URL.
     pub fathom: FathomClient,
 }
@@ -34,6 +36,9 @@ impl AppState {
         )?
         .with_max_body_bytes(settings.fathom.max_response_bytes);
         Ok(AppState {
+            fathom_events: Arc::new(crate::integrations::fathom_event_writer::EventWriter::new(
+                db.clone(),
+            )),
             db,
             settings: Arc::new(settings),
             crypto,

@@ -88,17 +88,99 @@ pub struct JobRow {
     pub max_attempts: i32,
 }
 
-/// Stores a delivery under `id` and, when given, its processing task, in one autocommit statement
-/// (so intake costs one round trip); `false` when this `webhook-id` was already stored for the org
-/// (a redelivery: then no task is queued either). The task row mirrors apalis-postgres 1.0's own
-/// insert (`queries/task/sink.sql`); apalis is pinned to that version.
-pub async fn insert_with_job(
-    db: &PgPool,
-    org: OrgId,
-    id: EventId,
-    event: &NewEvent<'_>,
-    job: Option<&JobRow>,
-) -> sqlx::Result<bool> {
+/// One verified delivery to store with [`insert_batch`], with its processing task when it can be
+/// processed.
+#[derive(Debug, Clone)]
+pub struct BatchedEvent {
+    pub id: EventId,
+    pub org: OrgId,
+    pub webhook_id: String,
+    pub connection_id: FathomConnectionId,
+    pub body: bytes::Bytes,
+    pub recording_id: Option<i64>,
+    /// Why the body cannot be processed (stored as `failed`, no task), if so.
+    pub error: Option<String>,
+    pub job: Option<JobRow>,
+}
+
+/// Stores several deliveries, each with its processing task, in one autocommit statement (so
+/// concurrent deliveries share one round trip and one commit); for each, in order, `false` when
+/// its `webhook-id` was already stored for its org (a redelivery: then no task is queued either).
+/// Rows are inserted in key order so two batches holding the same redeliveries cannot deadlock.
+/// The task rows mirror apalis-postgres 1.0's own insert (`queries/task/sink.sql`); apalis is
+/// pinned to that version.
+pub async fn insert_batch(db: &PgPool, events: &[BatchedEvent]) -> sqlx::Result<Vec<bool>> {
+    if let [event] = events {
+        return Ok(vec![insert_one(db, event).await?]);
+    }
+    let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.id.0).collect();
+    let orgs: Vec<uuid::Uuid> = events.iter().map(|e| e.org.0).collect();
+    let webhook_ids: Vec<&str> = events.iter().map(|e| e.webhook_id.as_str()).collect();
+    let connections: Vec<uuid::Uuid> = events.iter().map(|e| e.connection_id.0).collect();
+    let bodies: Vec<&[u8]> = events.iter().map(|e| e.body.as_ref()).collect();
+    let recordings: Vec<Option<i64>> = events.iter().map(|e| e.recording_id).collect();
+    let errors: Vec<Option<&str>> = events.iter().map(|e| e.error.as_deref()).collect();
+    let job_ids: Vec<Option<&str>> = events
+        .iter()
+        .map(|e| e.job.as_ref().map(|j| j.id.as_str()))
+        .collect();
+    let job_types: Vec<Option<&str>> = events
+        .iter()
+        .map(|e| e.job.as_ref().map(|j| j.job_type))
+        .collect();
+    let jobs: Vec<Option<&[u8]>> = events
+        .iter()
+        .map(|e| e.job.as_ref().map(|j| j.job.as_slice()))
+        .collect();
+    let max_attempts: Vec<Option<i32>> = events
+        .iter()
+        .map(|e| e.job.as_ref().map(|j| j.max_attempts))
+        .collect();
+    let stored: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "with input as (
+             select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::bytea[],
+                                  $6::int8[], $7::text[], $8::text[], $9::text[], $10::bytea[],
+                                  $11::int4[])
+               as t(id, org_id, webhook_id, connection_id, body, recording_id, error,
+                    job_id, job_type, job, max_attempts)),
+         stored as (
+             insert into fathom_events
+               (id, org_id, webhook_id, connection_id, body, recording_id, state, error)
+             select id, org_id, webhook_id, connection_id, body, recording_id,
+                    case when error is null then 'pending' else 'failed' end, error
+             from input
+             order by org_id, webhook_id
+             on conflict (org_id, webhook_id) do nothing
+             returning id),
+         queued as (
+             insert into apalis.jobs
+               (id, job_type, job, status, attempts, max_attempts, run_at, priority)
+             select i.job_id, i.job_type, i.job, 'Pending', 0, i.max_attempts, now(), 0
+             from input i join stored s on s.id = i.id
+             where i.job_id is not null
+             returning id)
+         select id from stored",
+    )
+    .bind(ids)
+    .bind(orgs)
+    .bind(webhook_ids)
+    .bind(connections)
+    .bind(bodies)
+    .bind(recordings)
+    .bind(errors)
+    .bind(job_ids)
+    .bind(job_types)
+    .bind(jobs)
+    .bind(max_attempts)
+    .fetch_all(db)
+    .await?;
+    let stored: std::collections::HashSet<uuid::Uuid> = stored.into_iter().collect();
+    Ok(events.iter().map(|e| stored.contains(&e.id.0)).collect())
+}
+
+/// [`insert_batch`] of one: the same statement without arrays (cheaper for one large body).
+async fn insert_one(db: &PgPool, event: &BatchedEvent) -> sqlx::Result<bool> {
+    let job = event.job.as_ref();
     let stored: i64 = sqlx::query_scalar(
         "with stored as (
              insert into fathom_events
@@ -115,13 +197,13 @@ pub async fn insert_with_job(
              returning id)
          select count(*) from stored",
     )
-    .bind(id)
-    .bind(org)
-    .bind(event.webhook_id)
+    .bind(event.id)
+    .bind(event.org)
+    .bind(&event.webhook_id)
     .bind(event.connection_id)
-    .bind(event.body)
+    .bind(event.body.as_ref())
     .bind(event.recording_id)
-    .bind(event.error)
+    .bind(event.error.as_deref())
     .bind(job.map(|j| j.id.as_str()))
     .bind(job.map(|j| j.job_type))
     .bind(job.map(|j| j.job.as_slice()))

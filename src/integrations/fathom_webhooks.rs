@@ -8,7 +8,8 @@
 //!    without a connection costs no body, and a flood of forgeries costs no database work.
 //! 3. [`verify_and_store`]: each secret's MAC computed once over the body (off the async executor
 //!    for large bodies), then one statement stores the raw body (unique per org and `webhook-id`)
-//!    with its processing job; the caller answers 2xx only after it committed.
+//!    with its processing job — shared with deliveries arriving at the same moment
+//!    (`fathom_event_writer`); the caller answers 2xx only after it committed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,7 +20,7 @@ use uuid::Uuid;
 
 use crate::crypto::{Binding, WEBHOOK_SECRET_FIELD};
 use crate::db;
-use crate::db::fathom_events::NewEvent;
+use crate::db::fathom_events::BatchedEvent;
 use crate::domain::{EventId, FathomConnectionId, OrgId};
 use crate::fathom::mapping::delivery_recording_id;
 use crate::fathom::webhook_signature::{SignatureError, SignedHeaders, WebhookSecret};
@@ -226,9 +227,13 @@ pub async fn verify_and_store(
             timestamp: &timestamp,
             signature: &signature,
         };
-        (signed.verify(&secrets, &body, now), body)
+        let verified = signed.verify(&secrets, &body, now);
+        // Only the recording id at intake (the job maps the whole meeting, and fails the event,
+        // kept for replay, if it cannot); read here so a large body is read off the executor too.
+        let parsed = verified.is_ok().then(|| delivery_recording_id(&body));
+        (verified, parsed, body)
     };
-    let (verified, body) = if body.len() >= BLOCKING_VERIFY_BYTES {
+    let (verified, parsed, body) = if body.len() >= BLOCKING_VERIFY_BYTES {
         let secrets = live.secrets;
         tokio::task::spawn_blocking(move || verify(body, secrets))
             .await
@@ -245,46 +250,45 @@ pub async fn verify_and_store(
         Err(err) => return Err(Refused::BadHeaders(err)),
     };
     let org = live.org;
-    // Only the recording id at intake; the job maps the whole meeting (and fails the event, kept
-    // for replay, if it cannot).
-    let parsed = delivery_recording_id(&body);
-    let event = NewEvent {
-        webhook_id: signed.id,
-        connection_id: live.connections[index],
-        body: &body,
-        recording_id: parsed.as_ref().ok().copied(),
-        error: parsed.as_ref().err().map(String::as_str),
+    let parsed = parsed.unwrap_or_else(|| delivery_recording_id(&body));
+    let event_id = EventId::new();
+    let job = match parsed {
+        Ok(_) => Some(
+            jobs::process_fathom_event_row(ProcessFathomEvent::new(org, event_id))
+                .map_err(Refused::Unavailable)?,
+        ),
+        Err(_) => None,
     };
-    let stored = store(state, org, &event)
+    let (recording_id, error) = match parsed {
+        Ok(recording_id) => (Some(recording_id), None),
+        Err(error) => (None, Some(error)),
+    };
+    let event = BatchedEvent {
+        id: event_id,
+        org,
+        webhook_id: signed.id.to_owned(),
+        connection_id: live.connections[index],
+        body,
+        recording_id,
+        error,
+        job,
+    };
+    let failed = event.error.clone();
+    let stored = state
+        .fathom_events
+        .write(event)
         .await
-        .map_err(Refused::Unavailable)?;
-    Ok(match stored {
-        None => Received::Duplicate,
-        Some(event_id) if event.error.is_some() => {
-            tracing::warn!(%org, %event_id, webhook_id = signed.id, error = event.error,
+        .map_err(|err| Refused::Unavailable(anyhow::anyhow!(err)))?;
+    Ok(match (stored, failed) {
+        (false, _) => Received::Duplicate,
+        (true, Some(error)) => {
+            tracing::warn!(%org, %event_id, webhook_id = signed.id, error,
                 "signed Fathom delivery could not be parsed; stored as failed");
             Received::StoredFailed(event_id)
         }
-        Some(event_id) => {
+        (true, None) => {
             tracing::info!(%org, %event_id, webhook_id = signed.id, "Fathom delivery stored");
             Received::Accepted(event_id)
         }
     })
-}
-
-async fn store(
-    state: &AppState,
-    org: OrgId,
-    event: &NewEvent<'_>,
-) -> anyhow::Result<Option<EventId>> {
-    let event_id = EventId::new();
-    let job = match event.error {
-        None => Some(jobs::process_fathom_event_row(ProcessFathomEvent::new(
-            org, event_id,
-        ))?),
-        Some(_) => None,
-    };
-    let stored =
-        db::fathom_events::insert_with_job(&state.db, org, event_id, event, job.as_ref()).await?;
-    Ok(stored.then_some(event_id))
 }

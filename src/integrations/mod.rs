@@ -2,4 +2,5 @@
 //! life of each connection (the HTTP clients themselves live in `fathom/` and `crm/`).
 
 pub mod fathom_connections;
+pub mod fathom_event_writer;
 pub mod fathom_webhooks;

@@ -148,7 +148,7 @@ pub async fn enqueue_process_fathom_event(
 }
 
 /// `ProcessFathomEvent` as a row of the queue, for storing in one statement with its event
-/// (`db::fathom_events::insert_with_job`).
+/// (`db::fathom_events::insert_batch`).
 pub fn process_fathom_event_row(
     args: ProcessFathomEvent,
 ) -> anyhow::Result<db::fathom_events::JobRow> {

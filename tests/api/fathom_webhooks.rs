@@ -527,3 +527,111 @@ async fn a_flood_of_forgeries_for_a_connected_org_reads_no_secrets_from_the_data
     );
     assert_eq!(app.count("fathom_events").await, 1, "no forgery was stored");
 }
+
+/// The `event_id`s among `ids` that have a `ProcessFathomEvent` task queued (in any state).
+async fn queued_tasks(app: &TestApp, ids: &[uuid::Uuid]) -> i64 {
+    let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    sqlx::query_scalar(
+        "select count(*) from apalis.jobs
+         where convert_from(job, 'UTF8')::jsonb->>'event_id' = any($1)",
+    )
+    .bind(ids)
+    .fetch_one(&app.db)
+    .await
+    .unwrap()
+}
+
+fn batched(
+    ada: &crate::helpers::AdaWithFathom,
+    webhook_id: &str,
+    error: Option<&str>,
+) -> debrief::db::fathom_events::BatchedEvent {
+    let id = debrief::domain::EventId::new();
+    debrief::db::fathom_events::BatchedEvent {
+        id,
+        org: ada.org,
+        webhook_id: webhook_id.to_owned(),
+        connection_id: ada.connection,
+        body: fixture("meeting_full.json").into(),
+        recording_id: error.is_none().then_some(FIXTURE_RECORDING_ID),
+        error: error.map(str::to_owned),
+        job: error.is_none().then(|| {
+            debrief::jobs::process_fathom_event_row(debrief::jobs::ProcessFathomEvent::new(
+                ada.org, id,
+            ))
+            .unwrap()
+        }),
+    }
+}
+
+#[sqlx::test]
+async fn deliveries_stored_together_keep_redeliveries_out_and_queue_one_task_per_stored_event(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let ada = app.ada_with_fathom().await;
+    app.wait_for_jobs().await;
+    let earlier = batched(&ada, "msg_earlier", None);
+    assert_eq!(
+        debrief::db::fathom_events::insert_batch(&app.db, std::slice::from_ref(&earlier))
+            .await
+            .unwrap(),
+        vec![true]
+    );
+
+    // One statement: a new delivery, the same webhook-id again within the batch, a redelivery of
+    // the earlier one, and a signed body that cannot be read (stored as failed, no task).
+    let batch = vec![
+        batched(&ada, "msg_new", None),
+        batched(&ada, "msg_new", None),
+        batched(&ada, "msg_earlier", None),
+        batched(&ada, "msg_unreadable", Some("not a meeting")),
+    ];
+    let stored = debrief::db::fathom_events::insert_batch(&app.db, &batch)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![true, false, false, true]);
+    assert_eq!(app.count("fathom_events").await, 3);
+    let states: Vec<(String, String)> =
+        sqlx::query_as("select webhook_id, state from fathom_events order by webhook_id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        states,
+        [
+            ("msg_earlier", "pending"),
+            ("msg_new", "pending"),
+            ("msg_unreadable", "failed"),
+        ]
+        .map(|(id, state)| (id.to_owned(), state.to_owned()))
+    );
+    let ids: Vec<uuid::Uuid> = std::iter::once(&earlier)
+        .chain(&batch)
+        .map(|e| e.id.0)
+        .collect();
+    // Tasks only for the two stored readable events: none for a duplicate or the failed one.
+    assert_eq!(queued_tasks(&app, &ids).await, 2);
+
+    // Through the writer, 200 concurrent writes of 20 webhook-ids: each stored once, one task each.
+    let writer = std::sync::Arc::new(
+        debrief::integrations::fathom_event_writer::EventWriter::new(app.db.clone()),
+    );
+    let mut tasks = Vec::new();
+    let mut ids = Vec::new();
+    for n in 0..200 {
+        let event = batched(&ada, &format!("msg_burst_{}", n % 20), None);
+        ids.push(event.id.0);
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(
+            async move { writer.write(event).await.unwrap() },
+        ));
+    }
+    let mut stored = 0;
+    for task in tasks {
+        stored += usize::from(task.await.unwrap());
+    }
+    assert_eq!(stored, 20);
+    assert_eq!(app.count("fathom_events").await, 23);
+    assert_eq!(queued_tasks(&app, &ids).await, 20);
+}
