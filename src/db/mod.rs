@@ -3,12 +3,14 @@
 pub mod anonymous_attempts;
 pub mod audit;
 pub mod bench_baseline;
+pub mod customers;
 pub mod fathom_connections;
 pub mod fathom_events;
 pub mod fathom_pending_webhooks;
 pub mod fathom_sync_runs;
 pub mod invites;
 pub mod login_failures;
+pub mod meeting_customers;
 pub mod meetings;
 pub mod memberships;
 pub mod orgs;

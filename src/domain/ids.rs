@@ -60,3 +60,11 @@ id_type!(
     /// Identifies one stored Fathom webhook delivery.
     EventId
 );
+id_type!(
+    /// Identifies one customer (a company) of an organisation.
+    CustomerId
+);
+id_type!(
+    /// Identifies one contact (a person at a customer).
+    ContactId
+);

@@ -1,7 +1,9 @@
 //! Pure types with no IO: identifiers, validated form values, roles.
 
+pub mod company_domain;
 pub mod email;
 pub mod ids;
+pub mod matching;
 pub mod meeting;
 pub mod names;
 pub mod password;
@@ -9,8 +11,12 @@ pub mod role;
 pub mod slug;
 pub mod sync_window;
 
+pub use company_domain::CompanyDomain;
 pub use email::Email;
-pub use ids::{EventId, FathomConnectionId, InviteId, MeetingId, OrgId, SyncRunId, UserId};
+pub use ids::{
+    ContactId, CustomerId, EventId, FathomConnectionId, InviteId, MeetingId, OrgId, SyncRunId,
+    UserId,
+};
 pub use names::{OrgName, PersonName};
 pub use password::NewPassword;
 pub use role::Role;

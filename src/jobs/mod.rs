@@ -2,7 +2,9 @@
 //! of the code enqueues through the functions here (inside its own transaction where it matters)
 //! and writes jobs as plain async functions over their arguments (ids only, never secrets).
 
+pub mod match_meeting;
 pub mod process_fathom_event;
+pub mod rematch_org;
 pub mod sync_fathom;
 
 use std::task::{Context, Poll};
@@ -21,10 +23,12 @@ use uuid::Uuid;
 use crate::db;
 use crate::db::fathom_sync_runs::{NewRun, Opened, SyncSource};
 use crate::domain::sync_window::{SyncWindow, WindowRules, next_hourly_sync};
-use crate::domain::{EventId, FathomConnectionId, OrgId, SyncRunId, UserId};
+use crate::domain::{EventId, FathomConnectionId, MeetingId, OrgId, SyncRunId, UserId};
 use crate::state::AppState;
 
+pub use match_meeting::match_meeting;
 pub use process_fathom_event::process_fathom_event;
+pub use rematch_org::rematch_org;
 pub use sync_fathom::sync_fathom;
 
 /// How often idle workers look for new tasks.
@@ -33,6 +37,13 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const PROCESS_FATHOM_EVENT_QUEUE: &str = "process_fathom_event";
 /// Queue of `SyncFathom` tasks.
 const SYNC_FATHOM_QUEUE: &str = "sync_fathom";
+/// Queue of `MatchMeeting` tasks.
+const MATCH_MEETING_QUEUE: &str = "match_meeting";
+/// Queue of `RematchOrg` tasks.
+const REMATCH_ORG_QUEUE: &str = "rematch_org";
+/// How long a re-match waits after the first edit that asked for it, so the edits that follow
+/// share it.
+const REMATCH_DEBOUNCE: Duration = Duration::from_secs(2);
 /// Attempts before a task that keeps failing (database trouble) is left as failed.
 const MAX_ATTEMPTS: usize = 5;
 /// Syncs one worker process runs at once (each mostly waits on Fathom).
@@ -82,6 +93,19 @@ impl ProcessFathomEvent {
             attempt: 1,
         }
     }
+}
+
+/// Link meetings to the org's customers (after an ingest changed them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchMeeting {
+    pub org_id: OrgId,
+    pub meeting_ids: Vec<MeetingId>,
+}
+
+/// Match every meeting of the org again (after its customers or settings changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RematchOrg {
+    pub org_id: OrgId,
 }
 
 fn first_attempt() -> u32 {
@@ -194,6 +218,43 @@ pub async fn enqueue_process_fathom_events(
     apalis_postgres::queries::push_tasks(conn, PROCESS_FATHOM_EVENT_QUEUE, tasks)
         .await
         .map_err(|e| anyhow::anyhow!("could not enqueue ProcessFathomEvent: {e}"))
+}
+
+/// Enqueues `MatchMeeting` for `meetings` on `conn` (nothing when there are none), so it commits
+/// with the ingest that changed them.
+pub async fn enqueue_match_meeting(
+    conn: &mut PgConnection,
+    org: OrgId,
+    meetings: Vec<MeetingId>,
+) -> anyhow::Result<()> {
+    if meetings.is_empty() {
+        return Ok(());
+    }
+    let args = MatchMeeting {
+        org_id: org,
+        meeting_ids: meetings,
+    };
+    let task = TaskBuilder::new(serde_json::to_vec(&args)?)
+        .max_attempts(MAX_ATTEMPTS)
+        .build();
+    apalis_postgres::queries::push_tasks(conn, MATCH_MEETING_QUEUE, vec![task])
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue MatchMeeting: {e}"))
+}
+
+/// Asks for a re-match of the org in the caller's transaction: queues `RematchOrg` a moment ahead
+/// unless one is already waiting (edits in quick succession share it).
+pub async fn request_rematch(conn: &mut PgConnection, org: OrgId) -> anyhow::Result<()> {
+    if !db::meeting_customers::request_rematch(conn, org).await? {
+        return Ok(());
+    }
+    let task = TaskBuilder::new(serde_json::to_vec(&RematchOrg { org_id: org })?)
+        .max_attempts(MAX_ATTEMPTS)
+        .run_after(REMATCH_DEBOUNCE)
+        .build();
+    apalis_postgres::queries::push_tasks(conn, REMATCH_ORG_QUEUE, vec![task])
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue RematchOrg: {e}"))
 }
 
 /// Enqueues `SyncFathom` on `conn`, so it commits (or not) with the run row that describes it.
@@ -347,6 +408,23 @@ async fn run_process_fathom_event(
     .map_err(|e| BoxDynError::from(format!("{e:#}")))
 }
 
+async fn run_match_meeting(args: MatchMeeting, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("job", job = MATCH_MEETING_QUEUE, org_id = %args.org_id);
+    match_meeting(&state, args)
+        .instrument(span)
+        .await
+        .map_err(|e| BoxDynError::from(format!("{e:#}")))
+}
+
+async fn run_rematch_org(args: RematchOrg, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("job", job = REMATCH_ORG_QUEUE, org_id = %args.org_id);
+    rematch_org(&state, args)
+        .instrument(span)
+        .await
+        .map(|_| ())
+        .map_err(|e| BoxDynError::from(format!("{e:#}")))
+}
+
 async fn run_sync_fathom(args: SyncFathom, state: Data<AppState>) -> Result<(), BoxDynError> {
     let span = tracing::info_span!(
         "job",
@@ -470,6 +548,26 @@ pub async fn run_workers(
                 .run_until(until_stopped())
         }
     };
+    let matches = {
+        let (state, name, until_stopped) = (state.clone(), name.clone(), until_stopped.clone());
+        move |generation| {
+            WorkerBuilder::new(worker_name(&name, "match-meeting", generation))
+                .backend(storage::<MatchMeeting>(&state.db, MATCH_MEETING_QUEUE, 10))
+                .data(state.clone())
+                .build(run_match_meeting)
+                .run_until(until_stopped())
+        }
+    };
+    let rematches = {
+        let (state, name, until_stopped) = (state.clone(), name.clone(), until_stopped.clone());
+        move |generation| {
+            WorkerBuilder::new(worker_name(&name, "rematch-org", generation))
+                .backend(storage::<RematchOrg>(&state.db, REMATCH_ORG_QUEUE, 1))
+                .data(state.clone())
+                .build(run_rematch_org)
+                .run_until(until_stopped())
+        }
+    };
     let syncs = {
         let (state, until_stopped) = (state.clone(), until_stopped.clone());
         move |generation| {
@@ -488,6 +586,8 @@ pub async fn run_workers(
     let workers = [
         tokio::spawn(supervise("process_fathom_event", stopped.clone(), events)),
         tokio::spawn(supervise("sync_fathom", stopped.clone(), syncs)),
+        tokio::spawn(supervise("match_meeting", stopped.clone(), matches)),
+        tokio::spawn(supervise("rematch_org", stopped.clone(), rematches)),
         tokio::spawn(async move {
             run_sync_schedule(state, stopped).await;
             tracing::info!(worker = "sync_schedule", "job worker stopped");

@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::db;
 use crate::db::fathom_events::EventState;
-use crate::db::meetings::Via;
+use crate::db::meetings::{UpsertOutcome, Via};
 use crate::fathom::mapping::parse_delivery;
 use crate::jobs::{self, ProcessFathomEvent};
 use crate::state::AppState;
@@ -55,6 +55,9 @@ pub async fn process_fathom_event(
     match db::meetings::upsert(&mut savepoint, org, &record, source, event.received_at).await {
         Ok((meeting_id, outcome)) => {
             savepoint.commit().await?;
+            if outcome != UpsertOutcome::Unchanged {
+                jobs::enqueue_match_meeting(&mut tx, org, vec![meeting_id]).await?;
+            }
             db::fathom_events::finish(&mut tx, org, event.id, None).await?;
             tx.commit().await?;
             tracing::info!(%org, event_id = %event.id, %meeting_id, recording_id = record.recording_id,

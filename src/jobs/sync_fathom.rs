@@ -20,7 +20,7 @@ use crate::fathom::mapping::meeting_record;
 use crate::fathom::pacing::Pacer;
 use crate::fathom::types::{Meeting, Page};
 use crate::fathom::{FathomError, ListMeetings};
-use crate::jobs::SyncFathom;
+use crate::jobs::{self, SyncFathom};
 use crate::state::AppState;
 
 /// Times a run may be taken up (first start plus resumes after crashes) before it is failed.
@@ -242,6 +242,7 @@ impl Sync<'_> {
         // The same order in every transaction, so two syncs sharing meetings cannot deadlock.
         records.sort_by_key(|r| r.recording_id);
         let mut tx = self.state.db.begin().await?;
+        let mut changed = Vec::new();
         for record in &records {
             let mut savepoint = sqlx::Acquire::begin(&mut *tx).await?;
             let stored = db::meetings::upsert(
@@ -253,8 +254,11 @@ impl Sync<'_> {
             )
             .await;
             match stored {
-                Ok((_, outcome)) => {
+                Ok((meeting_id, outcome)) => {
                     savepoint.commit().await?;
+                    if outcome != UpsertOutcome::Unchanged {
+                        changed.push(meeting_id);
+                    }
                     match outcome {
                         UpsertOutcome::Added => progress.added += 1,
                         UpsertOutcome::Updated => progress.updated += 1,
@@ -277,6 +281,7 @@ impl Sync<'_> {
                 }
             }
         }
+        jobs::enqueue_match_meeting(&mut tx, run.org_id, changed).await?;
         let held = db::fathom_sync_runs::record_page(
             &mut tx, run.org_id, run.id, self.token, &progress, self.lease,
         )

@@ -18,7 +18,15 @@ use crate::state::AppState;
 use crate::web::layout::Layout;
 use crate::web::markdown::render_section;
 use crate::web::routes::Routes;
-use axum::routing::get;
+use axum::Form;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+
+use crate::db::meeting_customers::MeetingCustomer;
+use crate::domain::matching::{Decision, LinkReason};
+use crate::domain::{CustomerId, MeetingId};
+use crate::jobs::match_meeting::match_batch;
+use crate::web::layout::{FlashKind, flash};
 
 /// The Meetings list.
 #[derive(Template, WebTemplate)]
@@ -91,7 +99,20 @@ pub struct MeetingPage {
     pub summary_html: Option<String>,
     /// Where the recording is at Fathom (share link, else Fathom's own).
     pub fathom_link: Option<String>,
+    /// The customers it is linked to, with why.
+    pub customers: Vec<LinkedCustomer>,
+    /// Customers it could be linked to by hand (not linked yet).
+    pub linkable: Vec<(CustomerId, String)>,
 }
+
+/// A customer of a meeting, as its page shows it.
+pub struct LinkedCustomer {
+    pub link: MeetingCustomer,
+    pub reason: &'static str,
+}
+
+/// Customers offered in the link-by-hand list at most.
+const LINKABLE_LIMIT: i64 = 1000;
 
 /// Path of one meeting.
 #[derive(Debug, Deserialize)]
@@ -117,6 +138,22 @@ pub async fn show_meeting(
         .summary_markdown
         .as_deref()
         .map(|summary| render_section(summary, "Summary"));
+    let customers: Vec<LinkedCustomer> =
+        db::meeting_customers::of_meeting(&state.db, ctx.org.id, MeetingId(m.meeting.id))
+            .await?
+            .into_iter()
+            .map(|link| LinkedCustomer {
+                reason: LinkReason::parse(&link.reason)
+                    .unwrap_or(LinkReason::Manual)
+                    .label(),
+                link,
+            })
+            .collect();
+    let linkable = db::customers::names(&state.db, ctx.org.id, LINKABLE_LIMIT)
+        .await?
+        .into_iter()
+        .filter(|(id, _)| !customers.iter().any(|c| c.link.customer_id == *id))
+        .collect();
     let fathom_link = m
         .meeting
         .share_url
@@ -137,8 +174,117 @@ pub async fn show_meeting(
         external,
         summary_html,
         fathom_link,
+        customers,
+        linkable,
         m,
     })
+}
+
+/// The link-by-hand form.
+#[derive(Debug, Deserialize)]
+pub struct LinkForm {
+    #[serde(default)]
+    pub customer_id: String,
+}
+
+/// Path of one meeting's customer.
+#[derive(Debug, Deserialize)]
+pub struct MeetingCustomerPath {
+    pub org_slug: String,
+    pub meeting_id: String,
+    pub customer_id: String,
+}
+
+/// Records a person's decision and matches the meeting again at once, in one transaction.
+async fn decide(
+    state: &AppState,
+    ctx: &OrgContext,
+    meeting: &str,
+    customer: &str,
+    decision: Decision,
+) -> AppResult<(MeetingId, String)> {
+    let meeting = MeetingId(meeting.parse().map_err(|_| AppError::NotFound)?);
+    let customer = CustomerId(customer.parse().map_err(|_| AppError::NotFound)?);
+    let name = db::customers::find(&state.db, ctx.org.id, customer)
+        .await?
+        .ok_or(AppError::NotFound)?
+        .name;
+    let mut tx = state.db.begin().await?;
+    if !db::meeting_customers::decide(
+        &mut tx,
+        ctx.org.id,
+        meeting,
+        customer,
+        decision,
+        ctx.user.id,
+    )
+    .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    let rules = db::meeting_customers::rules(&mut tx, ctx.org.id).await?;
+    match_batch(&mut tx, ctx.org.id, &rules, &[meeting]).await?;
+    tx.commit().await?;
+    tracing::info!(org_id = %ctx.org.id, %meeting, %customer, decision = decision.as_str(),
+        "meeting link decided by hand");
+    Ok((meeting, name))
+}
+
+/// POST /o/{org_slug}/meetings/{meeting_id}/customers
+pub async fn create_meeting_customer(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+    Path(path): Path<MeetingPath>,
+    Form(form): Form<LinkForm>,
+) -> AppResult<Redirect> {
+    let meeting = MeetingId(path.meeting_id.parse().map_err(|_| AppError::NotFound)?);
+    if !db::meeting_customers::meeting_exists(&state.db, ctx.org.id, meeting).await? {
+        return Err(AppError::NotFound);
+    }
+    if form.customer_id.trim().is_empty() {
+        return Err(AppError::Validation("Choose a customer to link.".into()));
+    }
+    let (meeting, name) = decide(
+        &state,
+        &ctx,
+        &path.meeting_id,
+        form.customer_id.trim(),
+        Decision::Link,
+    )
+    .await?;
+    flash(&session, FlashKind::Success, format!("Linked to {name}.")).await?;
+    Ok(Redirect::to(&format!(
+        "/o/{}/meetings/{}",
+        ctx.org.slug, meeting.0
+    )))
+}
+
+/// POST /o/{org_slug}/meetings/{meeting_id}/customers/{customer_id}/unlink
+pub async fn delete_meeting_customer(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: OrgContext,
+    Path(path): Path<MeetingCustomerPath>,
+) -> AppResult<Redirect> {
+    let (meeting, name) = decide(
+        &state,
+        &ctx,
+        &path.meeting_id,
+        &path.customer_id,
+        Decision::Unlink,
+    )
+    .await?;
+    flash(
+        &session,
+        FlashKind::Success,
+        format!("Unlinked from {name}; it stays unlinked until someone links it again."),
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/o/{}/meetings/{}",
+        ctx.org.slug, meeting.0
+    )))
 }
 
 /// This area's routes.
@@ -146,6 +292,14 @@ pub fn router() -> Routes {
     Routes::new()
         .route("/o/{org_slug}/meetings", get(list_meetings))
         .route("/o/{org_slug}/meetings/{meeting_id}", get(show_meeting))
+        .route(
+            "/o/{org_slug}/meetings/{meeting_id}/customers",
+            post(create_meeting_customer),
+        )
+        .route(
+            "/o/{org_slug}/meetings/{meeting_id}/customers/{customer_id}/unlink",
+            post(delete_meeting_customer),
+        )
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod bench_baseline;
+pub mod customers;
 pub mod fathom_connections;
 pub mod fathom_events;
 pub mod fathom_sync_runs;
@@ -41,10 +42,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SESSION_COOKIE: &str = "debrief_session";
 
 /// Every area's routes.
-fn areas() -> [routes::Routes; 10] {
+fn areas() -> [routes::Routes; 11] {
     [
         orgs::router(),
         accounts::router(),
+        customers::router(),
         meetings::router(),
         members::router(),
         invites::router(),

@@ -5,3 +5,11 @@ document.addEventListener("click", (event) => {
     target.select();
   }
 });
+
+// Forms marked data-confirm ask before they are sent (without JavaScript they are sent at once).
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+});

@@ -6,6 +6,7 @@
 mod abuse;
 mod accounts;
 mod csrf;
+mod customers;
 mod demo_mode;
 mod deployment_files;
 mod fathom_client;

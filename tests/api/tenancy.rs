@@ -19,6 +19,8 @@ struct BObjects {
     meeting: String,
     sync_run: String,
     failed_event: String,
+    customer: String,
+    contact: String,
 }
 
 /// Every org-scoped page and form of org `b` that names no object.
@@ -38,6 +40,12 @@ fn org_b_pages(b: &str) -> Vec<Req> {
         ),
         Req::Get(format!("/o/{b}/audit")),
         Req::Get(format!("/o/{b}/meetings")),
+        Req::Get(format!("/o/{b}/customers")),
+        Req::Get(format!("/o/{b}/customers/new")),
+        Req::Post(
+            format!("/o/{b}/customers"),
+            vec![("name", "Planted"), ("domains", "planted.example")],
+        ),
     ]
 }
 
@@ -50,6 +58,8 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
         meeting,
         sync_run,
         failed_event,
+        customer,
+        contact,
     } = ids;
     let b = org;
     vec![
@@ -76,6 +86,44 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
             vec![],
         ),
         Req::Get(format!("/o/{b}/meetings/{meeting}")),
+        Req::Post(
+            format!("/o/{b}/meetings/{meeting}/customers"),
+            vec![("customer_id", "")],
+        ),
+        Req::Post(
+            format!("/o/{b}/meetings/{meeting}/customers/{customer}/unlink"),
+            vec![],
+        ),
+        Req::Get(format!("/o/{b}/customers/{customer}")),
+        Req::Get(format!("/o/{b}/customers/{customer}/edit")),
+        Req::Post(
+            format!("/o/{b}/customers/{customer}"),
+            vec![("name", "Renamed"), ("notes", "")],
+        ),
+        Req::Post(
+            format!("/o/{b}/customers/{customer}/domains"),
+            vec![("domain", "planted.example")],
+        ),
+        Req::Post(
+            format!("/o/{b}/customers/{customer}/domains/remove"),
+            vec![("domain", "b-customer.example")],
+        ),
+        Req::Post(
+            format!("/o/{b}/customers/{customer}/contacts"),
+            vec![("email", "planted@b-customer.example")],
+        ),
+        Req::Get(format!(
+            "/o/{b}/customers/{customer}/contacts/{contact}/edit"
+        )),
+        Req::Post(
+            format!("/o/{b}/customers/{customer}/contacts/{contact}"),
+            vec![("email", "renamed@b-customer.example")],
+        ),
+        Req::Post(
+            format!("/o/{b}/customers/{customer}/contacts/{contact}/delete"),
+            vec![],
+        ),
+        Req::Post(format!("/o/{b}/customers/{customer}/delete"), vec![]),
     ]
 }
 
@@ -131,6 +179,58 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
     .unwrap()
     .unwrap();
     drop(conn);
+    let b_customer = {
+        let response = bob
+            .submit(
+                &format!("/o/{b}/customers/new"),
+                &format!("/o/{b}/customers"),
+                &[("name", "B Customer"), ("domains", "b-customer.example")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        crate::helpers::location(&response)
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let page = format!("/o/{b}/customers/{b_customer}");
+    let response = bob
+        .submit(
+            &page,
+            &format!("{page}/contacts"),
+            &[("email", "kim@b-customer.example")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let b_contact: uuid::Uuid = sqlx::query_scalar("select id from contacts")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    // Org B's meeting linked to its customer by hand, so the unlink has something to undo.
+    let linked = bob
+        .submit(
+            &format!("/o/{b}/meetings/{meeting}"),
+            &format!("/o/{b}/meetings/{meeting}/customers"),
+            &[("customer_id", b_customer.as_str())],
+        )
+        .await;
+    assert_eq!(linked.status(), StatusCode::SEE_OTHER);
+    let customers_snapshot = || async {
+        sqlx::query_scalar::<_, String>(
+            "select concat_ws('|',
+                (select string_agg(concat_ws(':', id, name, notes), ',' order by id) from customers),
+                (select string_agg(concat_ws(':', customer_id, domain), ',' order by domain) from customer_domains),
+                (select string_agg(concat_ws(':', id, email, name), ',' order by id) from contacts),
+                (select string_agg(concat_ws(':', meeting_id, customer_id, reason), ',' order by meeting_id, customer_id) from meeting_customers),
+                (select string_agg(concat_ws(':', meeting_id, customer_id, decision), ',' order by meeting_id, customer_id) from meeting_customer_decisions))",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    app.wait_for_jobs().await;
+    let customers_before = customers_snapshot().await;
     let meetings_before = app.count("meetings").await;
     let b_invite: uuid::Uuid = sqlx::query_scalar("select id from invites")
         .fetch_one(&app.db)
@@ -154,6 +254,8 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
         meeting: meeting.to_string(),
         sync_run: sync_run.to_string(),
         failed_event: failed_event.to_string(),
+        customer: b_customer.clone(),
+        contact: b_contact.to_string(),
     };
     for req in org_b_pages(&b).into_iter().chain(org_b_objects(&b, &ids)) {
         let (path, status) = send(&alice, &token, &req).await;
@@ -174,6 +276,12 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
     );
 
     assert_eq!(snapshot().await, before, "no membership changed");
+    app.wait_for_jobs().await;
+    assert_eq!(
+        customers_snapshot().await,
+        customers_before,
+        "no customer, domain, contact, link or decision changed"
+    );
     assert_eq!(
         app.count("fathom_sync_runs").await,
         1,
@@ -245,6 +353,8 @@ fn every_org_scoped_route_has_a_cross_tenant_case() {
         meeting: "meeting-id".into(),
         sync_run: "run-id".into(),
         failed_event: "event-id".into(),
+        customer: "customer-id".into(),
+        contact: "contact-id".into(),
     };
     let cases: Vec<String> = org_b_pages("org-b")
         .into_iter()

@@ -1,0 +1,97 @@
+//! `MatchMeeting`: links meetings to the org's customers by their attendees (the rules are
+//! `domain::matching`), respecting people's decisions. Also the batch step `RematchOrg` repeats
+//! over the whole org: a constant number of statements per batch, writing only what changed.
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use crate::db;
+use crate::domain::matching::{self, Directory, Rules};
+use crate::domain::{CustomerId, MeetingId};
+use crate::jobs::MatchMeeting;
+use crate::state::AppState;
+
+/// What one batch changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MatchCounts {
+    /// Meetings looked at.
+    pub meetings: usize,
+    /// Links added or changed.
+    pub written: u64,
+    /// Links removed.
+    pub removed: u64,
+}
+
+/// The batch's contacts and domain owners, as matching asks for them.
+struct Found {
+    contacts: HashMap<String, CustomerId>,
+    owners: HashMap<String, CustomerId>,
+}
+
+impl Directory for Found {
+    fn contact_customer(&self, email: &str) -> Option<CustomerId> {
+        self.contacts.get(email).copied()
+    }
+    fn domain_owner(&self, domain: &str) -> Option<CustomerId> {
+        self.owners.get(domain).copied()
+    }
+}
+
+/// Matches `meetings` of `org` in the caller's transaction: locks them, reads their attendees,
+/// the contacts and domains those name, and the decisions (one statement each), then writes the
+/// links that changed (at most two statements).
+pub async fn match_batch(
+    conn: &mut PgConnection,
+    org: crate::domain::OrgId,
+    rules: &Rules,
+    meetings: &[MeetingId],
+) -> anyhow::Result<MatchCounts> {
+    if meetings.is_empty() {
+        return Ok(MatchCounts::default());
+    }
+    let stored = db::meeting_customers::links_for_update(conn, org, meetings).await?;
+    let attendees = db::meeting_customers::attendees(conn, org, meetings).await?;
+    let (mut emails, mut domains) = (Vec::new(), Vec::new());
+    for list in attendees.values() {
+        let (e, d) = matching::lookups(list, rules);
+        emails.extend(e);
+        domains.extend(d);
+    }
+    emails.sort();
+    emails.dedup();
+    domains.sort();
+    domains.dedup();
+    let (contacts, owners) = db::meeting_customers::directory(conn, org, &emails, &domains).await?;
+    let found = Found { contacts, owners };
+    let decisions = db::meeting_customers::decisions(conn, org, meetings).await?;
+    let wanted: HashMap<MeetingId, Vec<matching::Link>> = attendees
+        .iter()
+        .map(|(meeting, list)| {
+            let automatic = matching::automatic_links(list, rules, &found);
+            let decided = decisions
+                .get(meeting)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            (*meeting, matching::with_decisions(automatic, decided))
+        })
+        .collect();
+    let (written, removed) =
+        db::meeting_customers::write_changes(conn, org, &stored, &wanted).await?;
+    Ok(MatchCounts {
+        meetings: meetings.len(),
+        written,
+        removed,
+    })
+}
+
+/// Runs `MatchMeeting`.
+pub async fn match_meeting(state: &AppState, args: MatchMeeting) -> anyhow::Result<()> {
+    let mut tx = state.db.begin().await?;
+    let rules = db::meeting_customers::rules(&mut tx, args.org_id).await?;
+    let counts = match_batch(&mut tx, args.org_id, &rules, &args.meeting_ids).await?;
+    tx.commit().await?;
+    tracing::info!(org_id = %args.org_id, meetings = counts.meetings, written = counts.written,
+        removed = counts.removed, "meetings matched to customers");
+    Ok(())
+}

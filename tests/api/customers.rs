@@ -1,0 +1,450 @@
+//! Customers, their domains and contacts, and meetings matched to them: through the real forms,
+//! the real webhook from the simulated Fathom, and the real job workers.
+
+use debrief::sim::fathom::{InviteeSpec, MeetingSpec};
+use reqwest::StatusCode;
+use sqlx::PgPool;
+
+use crate::helpers::{
+    ADA_FATHOM_KEY, AdaWithFathom, Browser, TestApp, location, select_text, select_texts, spawn_app,
+};
+
+/// Adds a customer through the form; returns its id.
+async fn add_customer(browser: &Browser, slug: &str, name: &str, domains: &str) -> String {
+    let response = browser
+        .submit(
+            &format!("/o/{slug}/customers/new"),
+            &format!("/o/{slug}/customers"),
+            &[("name", name), ("domains", domains), ("notes", "")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{name} is added");
+    location(&response).rsplit('/').next().unwrap().to_owned()
+}
+
+async fn add_contact(browser: &Browser, slug: &str, customer: &str, email: &str) -> StatusCode {
+    let page = format!("/o/{slug}/customers/{customer}");
+    browser
+        .submit(
+            &page,
+            &format!("{page}/contacts"),
+            &[("email", email), ("name", ""), ("title", "")],
+        )
+        .await
+        .status()
+}
+
+/// Records a meeting in the simulated Fathom with these invitees and has it delivered by webhook;
+/// waits until every job has run. Returns the meeting's id in Debrief.
+async fn meeting_with(app: &TestApp, title: &str, invitees: &[&str]) -> String {
+    let spec = MeetingSpec {
+        title: Some(title.to_owned()),
+        invitees: Some(
+            invitees
+                .iter()
+                .map(|email| InviteeSpec {
+                    name: Some(email.split('@').next().unwrap().to_owned()),
+                    email: Some((*email).to_owned()),
+                })
+                .collect(),
+        ),
+        ..MeetingSpec::default()
+    };
+    let meeting = app.fathom().add_meeting(ADA_FATHOM_KEY, spec).unwrap();
+    app.fathom().wait_for_deliveries().await;
+    app.wait_for_jobs().await;
+    let id: uuid::Uuid = sqlx::query_scalar("select id from meetings where recording_id = $1")
+        .bind(meeting.recording_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    id.to_string()
+}
+
+/// The customers a meeting is linked to, as `name:reason`, by name.
+async fn links(app: &TestApp, meeting: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "select c.name || ':' || mc.reason from meeting_customers mc
+           join customers c on c.id = mc.customer_id
+         where mc.meeting_id = $1::uuid order by c.name",
+    )
+    .bind(meeting)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+async fn ada(app: &TestApp) -> AdaWithFathom {
+    let ada = app.ada_with_fathom().await;
+    app.wait_for_jobs().await;
+    ada
+}
+
+#[sqlx::test]
+async fn customers_with_domains_and_contacts_are_added_and_bad_input_stores_nothing(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (browser, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    let northwind = add_customer(
+        &browser,
+        &slug,
+        "Northwind",
+        "northwind.com; https://www.Northwind.de/",
+    )
+    .await;
+    let (status, html) = browser
+        .get_html(&format!("/o/{slug}/customers/{northwind}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        select_texts(&html, "#domains .domain"),
+        ["northwind.com", "northwind.de"]
+    );
+
+    let new_page = format!("/o/{slug}/customers/new");
+    let create = format!("/o/{slug}/customers");
+    for (fields, message) in [
+        (
+            [("name", "Nope Inc"), ("domains", "nope"), ("notes", "")],
+            "“nope”: Enter a domain like acme.com.",
+        ),
+        (
+            [("name", "  "), ("domains", ""), ("notes", "")],
+            "Enter the company name.",
+        ),
+        (
+            [
+                ("name", "Other"),
+                ("domains", "other.com, northwind.com"),
+                ("notes", ""),
+            ],
+            "northwind.com already belongs to Northwind.",
+        ),
+    ] {
+        let response = browser.submit(&new_page, &create, &fields).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{message}"
+        );
+        let html = response.text().await.unwrap();
+        assert!(html.contains(message), "{message} in {html}");
+    }
+    assert_eq!(app.count("customers").await, 1, "nothing else was stored");
+    assert_eq!(app.count("customer_domains").await, 2);
+
+    // A domain another customer has, on the customer page: refused there, with the reason.
+    let globex = add_customer(&browser, &slug, "Globex", "").await;
+    let page = format!("/o/{slug}/customers/{globex}");
+    let response = browser
+        .submit(
+            &page,
+            &format!("{page}/domains"),
+            &[("domain", "www.northwind.com")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert_eq!(
+        select_text(&html, "#domain-error").as_deref(),
+        Some("northwind.com already belongs to Northwind.")
+    );
+    assert_eq!(app.count("customer_domains").await, 2);
+
+    // Contacts: normalised, unique per org, bad emails refused.
+    assert_eq!(
+        add_contact(&browser, &slug, &northwind, "  Priya.Patel@Northwind.COM ").await,
+        StatusCode::SEE_OTHER
+    );
+    let email: String = sqlx::query_scalar("select email from contacts")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(email, "priya.patel@northwind.com");
+    let response = browser
+        .submit(
+            &page,
+            &format!("{page}/contacts"),
+            &[
+                ("email", "priya.patel@northwind.com"),
+                ("name", ""),
+                ("title", ""),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    assert_eq!(
+        select_text(&html, "#contact-email-error").as_deref(),
+        Some("priya.patel@northwind.com is already a contact of Northwind.")
+    );
+    assert_eq!(
+        add_contact(&browser, &slug, &globex, "not an email").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(app.count("contacts").await, 1);
+
+    // Search by name or domain; whatever is typed answers 200.
+    for (q, expected) in [
+        ("north", vec!["Northwind"]),
+        ("NORTHWIND.DE", vec!["Northwind"]),
+        ("glob", vec!["Globex"]),
+        ("", vec!["Globex", "Northwind"]),
+        ("zzz", vec![]),
+        ("%", vec![]),
+        ("_", vec![]),
+        ("' or 1=1 --", vec![]),
+        ("\\", vec![]),
+    ] {
+        let url = format!(
+            "/o/{slug}/customers?q={}",
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        );
+        let (status, html) = browser.get_html(&url).await;
+        assert_eq!(status, StatusCode::OK, "{q}");
+        assert_eq!(
+            select_texts(&html, "#customers tbody td:first-child a"),
+            expected,
+            "{q}"
+        );
+    }
+}
+
+#[sqlx::test]
+async fn meetings_are_matched_by_contact_email_domain_and_parent_domain(db: PgPool) {
+    let app = spawn_app(db).await;
+    let ada = ada(&app).await;
+    let (browser, slug) = (&ada.browser, ada.slug.as_str());
+    let northwind = add_customer(browser, slug, "Northwind", "northwind.com").await;
+    let globex = add_customer(browser, slug, "Globex", "globex.com").await;
+    let _sub = add_customer(browser, slug, "Initech EU", "eu.initech.com").await;
+    let _own = add_customer(browser, slug, "Our own subsidiary", "eu.example.com").await;
+    assert_eq!(
+        add_contact(browser, slug, &globex, "sam@gmail.com").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        add_contact(browser, slug, &globex, "lee@globex.com").await,
+        StatusCode::SEE_OTHER
+    );
+    app.wait_for_jobs().await;
+
+    let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
+        (
+            "exact email, any case",
+            vec!["LEE@Globex.com"],
+            vec!["Globex:contact"],
+        ),
+        (
+            "domain fallback",
+            vec!["new.person@northwind.com"],
+            vec!["Northwind:domain"],
+        ),
+        (
+            "subdomain to parent",
+            vec!["kim@emea.northwind.com"],
+            vec!["Northwind:domain"],
+        ),
+        (
+            "a parent is not matched by a subdomain's customer",
+            vec!["boss@initech.com"],
+            vec![],
+        ),
+        (
+            "free mail: only the exact contact",
+            vec!["someone@gmail.com", "sam@gmail.com"],
+            vec!["Globex:contact"],
+        ),
+        (
+            "an internal subdomain is internal whatever Fathom says",
+            vec!["me@eu.example.com"],
+            vec![],
+        ),
+        (
+            "two customers",
+            vec!["a@northwind.com", "lee@globex.com"],
+            vec!["Globex:contact", "Northwind:domain"],
+        ),
+    ];
+    for (name, invitees, expected) in cases {
+        let meeting = meeting_with(&app, name, &invitees).await;
+        assert_eq!(links(&app, &meeting).await, expected, "{name}");
+    }
+
+    // The customer page lists its meetings, newest first, with who caused the link.
+    let (_, html) = browser
+        .get_html(&format!("/o/{slug}/customers/{northwind}"))
+        .await;
+    let rows = select_texts(&html, "#customer-meetings li a");
+    let expected: Vec<String> = sqlx::query_scalar(
+        "select m.title from meeting_customers mc join meetings m on m.id = mc.meeting_id
+         where mc.customer_id = $1::uuid order by m.started_at desc, m.id desc",
+    )
+    .bind(&northwind)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows, expected);
+    for title in ["two customers", "subdomain to parent", "domain fallback"] {
+        assert!(rows.iter().any(|r| r == title), "{title} in {rows:?}");
+    }
+    assert!(html.contains("kim@emea.northwind.com"));
+}
+
+#[sqlx::test]
+async fn manual_links_and_unlinks_survive_redelivery_sync_and_rematch(db: PgPool) {
+    let app = spawn_app(db).await;
+    let ada = ada(&app).await;
+    let (browser, slug) = (&ada.browser, ada.slug.as_str());
+    let northwind = add_customer(browser, slug, "Northwind", "northwind.com").await;
+    let globex = add_customer(browser, slug, "Globex", "").await;
+    app.wait_for_jobs().await;
+    let spec = MeetingSpec {
+        title: Some("Quarterly review".into()),
+        invitees: Some(vec![InviteeSpec {
+            name: Some("John".into()),
+            email: Some("john@northwind.com".into()),
+        }]),
+        ..MeetingSpec::default()
+    };
+    let recorded = app.fathom().add_meeting(ADA_FATHOM_KEY, spec).unwrap();
+    app.fathom().wait_for_deliveries().await;
+    app.wait_for_jobs().await;
+    let meeting: uuid::Uuid = sqlx::query_scalar("select id from meetings where recording_id = $1")
+        .bind(recorded.recording_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let meeting = meeting.to_string();
+    assert_eq!(links(&app, &meeting).await, ["Northwind:domain"]);
+
+    // Unlink Northwind, link Globex by hand.
+    let page = format!("/o/{slug}/meetings/{meeting}");
+    let unlinked = browser
+        .submit(&page, &format!("{page}/customers/{northwind}/unlink"), &[])
+        .await;
+    assert_eq!(unlinked.status(), StatusCode::SEE_OTHER);
+    let linked = browser
+        .submit(
+            &page,
+            &format!("{page}/customers"),
+            &[("customer_id", globex.as_str())],
+        )
+        .await;
+    assert_eq!(linked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(links(&app, &meeting).await, ["Globex:manual"]);
+    let (_, html) = browser.get_html(&page).await;
+    assert_eq!(select_texts(&html, "#linked-customers li a"), ["Globex"]);
+
+    // A re-delivery of the meeting (the webhook again), a re-match (a new contact), a sync.
+    app.fathom().deliver(recorded.recording_id).await.unwrap();
+    app.wait_for_jobs().await;
+    assert_eq!(
+        add_contact(browser, slug, &northwind, "john@northwind.com").await,
+        StatusCode::SEE_OTHER
+    );
+    app.wait_for_jobs().await;
+    let sync = browser
+        .submit(
+            &format!("/o/{slug}/integrations"),
+            &format!(
+                "/o/{slug}/integrations/fathom/connections/{}/sync",
+                ada.connection
+            ),
+            &[("backfill_days", "")],
+        )
+        .await;
+    assert_eq!(sync.status(), StatusCode::SEE_OTHER);
+    app.wait_for_jobs().await;
+    assert_eq!(
+        links(&app, &meeting).await,
+        ["Globex:manual"],
+        "decisions held"
+    );
+
+    // Linking Northwind again by hand brings it back (found by matching: reason contact).
+    let relinked = browser
+        .submit(
+            &page,
+            &format!("{page}/customers"),
+            &[("customer_id", northwind.as_str())],
+        )
+        .await;
+    assert_eq!(relinked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        links(&app, &meeting).await,
+        ["Globex:manual", "Northwind:contact"]
+    );
+}
+
+#[sqlx::test]
+async fn contacts_and_domains_added_later_link_old_meetings_and_deleting_a_customer_keeps_them(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let ada = ada(&app).await;
+    let (browser, slug) = (&ada.browser, ada.slug.as_str());
+    let first = meeting_with(
+        &app,
+        "Before anyone knew",
+        &["pat@contoso.com", "kai@fabrikam.com"],
+    )
+    .await;
+    assert_eq!(links(&app, &first).await, Vec::<String>::new());
+
+    let contoso = add_customer(browser, slug, "Contoso", "").await;
+    let fabrikam = add_customer(browser, slug, "Fabrikam", "").await;
+    assert_eq!(
+        add_contact(browser, slug, &contoso, "pat@contoso.com").await,
+        StatusCode::SEE_OTHER
+    );
+    let page = format!("/o/{slug}/customers/{fabrikam}");
+    let added = browser
+        .submit(
+            &page,
+            &format!("{page}/domains"),
+            &[("domain", "fabrikam.com")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    app.wait_for_jobs().await;
+    assert_eq!(
+        links(&app, &first).await,
+        ["Contoso:contact", "Fabrikam:domain"]
+    );
+    // Those edits in quick succession were served by one re-match.
+    let rematches: i64 =
+        sqlx::query_scalar("select count(*) from apalis.jobs where job_type = 'rematch_org'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(rematches, 1);
+
+    // Removing the domain unlinks; deleting the customer unlinks and keeps the meeting.
+    let removed = browser
+        .submit(
+            &page,
+            &format!("{page}/domains/remove"),
+            &[("domain", "fabrikam.com")],
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    app.wait_for_jobs().await;
+    assert_eq!(links(&app, &first).await, ["Contoso:contact"]);
+    let meetings_before = app.count("meetings").await;
+    let deleted = browser
+        .submit(
+            &format!("/o/{slug}/customers/{contoso}"),
+            &format!("/o/{slug}/customers/{contoso}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    app.wait_for_jobs().await;
+    assert_eq!(links(&app, &first).await, Vec::<String>::new());
+    assert_eq!(app.count("meetings").await, meetings_before);
+    assert_eq!(app.count("contacts").await, 0);
+    let (status, _) = browser
+        .get_html(&format!("/o/{slug}/customers/{contoso}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
