@@ -176,6 +176,24 @@ async fn check(
         }
         return AppError::CsrfRejected.into_response();
     }
+    // A file upload (multipart) carries its token in the form's action URL, so the body (up to
+    // the upload's own limit) is not read here.
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if multipart {
+        let submitted = request.uri().query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(key, _)| key == FORM_FIELD)
+                .map(|(_, value)| value.into_owned())
+        });
+        return match submitted {
+            Some(submitted) if valid(&submitted) => next.run(request).await,
+            _ => AppError::CsrfRejected.into_response(),
+        };
+    }
     let (parts, body) = request.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_FORM_BYTES).await else {
         return AppError::CsrfRejected.into_response();

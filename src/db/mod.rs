@@ -3,6 +3,8 @@
 pub mod anonymous_attempts;
 pub mod audit;
 pub mod bench_baseline;
+pub mod binary_copy;
+pub mod customer_imports;
 pub mod customers;
 pub mod fathom_connections;
 pub mod fathom_events;

@@ -68,3 +68,7 @@ id_type!(
     /// Identifies one contact (a person at a customer).
     ContactId
 );
+id_type!(
+    /// Identifies one CSV import of customers or contacts.
+    ImportId
+);

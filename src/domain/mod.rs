@@ -1,6 +1,7 @@
 //! Pure types with no IO: identifiers, validated form values, roles.
 
 pub mod company_domain;
+pub mod customer_import;
 pub mod email;
 pub mod ids;
 pub mod matching;
@@ -14,8 +15,8 @@ pub mod sync_window;
 pub use company_domain::CompanyDomain;
 pub use email::Email;
 pub use ids::{
-    ContactId, CustomerId, EventId, FathomConnectionId, InviteId, MeetingId, OrgId, SyncRunId,
-    UserId,
+    ContactId, CustomerId, EventId, FathomConnectionId, ImportId, InviteId, MeetingId, OrgId,
+    SyncRunId, UserId,
 };
 pub use names::{OrgName, PersonName};
 pub use password::NewPassword;

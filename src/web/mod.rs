@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod bench_baseline;
+pub mod customer_imports;
 pub mod customers;
 pub mod fathom_connections;
 pub mod fathom_events;
@@ -42,11 +43,12 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SESSION_COOKIE: &str = "debrief_session";
 
 /// Every area's routes.
-fn areas() -> [routes::Routes; 11] {
+fn areas() -> [routes::Routes; 12] {
     [
         orgs::router(),
         accounts::router(),
         customers::router(),
+        customer_imports::router(),
         meetings::router(),
         members::router(),
         invites::router(),

@@ -426,6 +426,36 @@ impl Browser {
         self.post_raw(action, &all).await
     }
 
+    /// Opens `page`, then uploads `file` to `action` as a multipart form with `fields` (the CSRF
+    /// token goes in the action URL, as the page's form does).
+    pub async fn upload(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+        file_name: &str,
+        file: Vec<u8>,
+    ) -> reqwest::Response {
+        let token = self.csrf_token(page).await;
+        let mut form = reqwest::multipart::Form::new();
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
+        form = form.part(
+            "file",
+            reqwest::multipart::Part::bytes(file)
+                .file_name(file_name.to_owned())
+                .mime_str("text/csv")
+                .unwrap(),
+        );
+        self.client
+            .post(format!("{}{action}?csrf_token={token}", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload succeeds")
+    }
+
     /// Fills in and submits the sign-up form.
     pub async fn signup(
         &self,

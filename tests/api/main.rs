@@ -6,6 +6,7 @@
 mod abuse;
 mod accounts;
 mod csrf;
+mod customer_imports;
 mod customers;
 mod demo_mode;
 mod deployment_files;

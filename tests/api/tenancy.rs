@@ -21,6 +21,7 @@ struct BObjects {
     failed_event: String,
     customer: String,
     contact: String,
+    import: String,
 }
 
 /// Every org-scoped page and form of org `b` that names no object.
@@ -46,6 +47,11 @@ fn org_b_pages(b: &str) -> Vec<Req> {
             format!("/o/{b}/customers"),
             vec![("name", "Planted"), ("domains", "planted.example")],
         ),
+        Req::Get(format!("/o/{b}/customers/imports/new")),
+        Req::Post(
+            format!("/o/{b}/customers/imports"),
+            vec![("kind", "customers")],
+        ),
     ]
 }
 
@@ -60,6 +66,7 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
         failed_event,
         customer,
         contact,
+        import,
     } = ids;
     let b = org;
     vec![
@@ -124,6 +131,8 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
             vec![],
         ),
         Req::Post(format!("/o/{b}/customers/{customer}/delete"), vec![]),
+        Req::Get(format!("/o/{b}/customers/imports/{import}")),
+        Req::Post(format!("/o/{b}/customers/imports/{import}/confirm"), vec![]),
     ]
 }
 
@@ -203,6 +212,21 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let uploaded = bob
+        .upload(
+            &format!("/o/{b}/customers/imports/new"),
+            &format!("/o/{b}/customers/imports"),
+            &[("kind", "customers")],
+            "b.csv",
+            b"name,domain\nB Imported,b-imported.example\n".to_vec(),
+        )
+        .await;
+    assert_eq!(uploaded.status(), StatusCode::SEE_OTHER);
+    let b_import = crate::helpers::location(&uploaded)
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let b_contact: uuid::Uuid = sqlx::query_scalar("select id from contacts")
         .fetch_one(&app.db)
         .await
@@ -223,7 +247,8 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
                 (select string_agg(concat_ws(':', customer_id, domain), ',' order by domain) from customer_domains),
                 (select string_agg(concat_ws(':', id, email, name), ',' order by id) from contacts),
                 (select string_agg(concat_ws(':', meeting_id, customer_id, reason), ',' order by meeting_id, customer_id) from meeting_customers),
-                (select string_agg(concat_ws(':', meeting_id, customer_id, decision), ',' order by meeting_id, customer_id) from meeting_customer_decisions))",
+                (select string_agg(concat_ws(':', meeting_id, customer_id, decision), ',' order by meeting_id, customer_id) from meeting_customer_decisions),
+                (select string_agg(concat_ws(':', id, applied_at), ',' order by id) from customer_imports))",
         )
         .fetch_one(&app.db)
         .await
@@ -256,6 +281,7 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
         failed_event: failed_event.to_string(),
         customer: b_customer.clone(),
         contact: b_contact.to_string(),
+        import: b_import.clone(),
     };
     for req in org_b_pages(&b).into_iter().chain(org_b_objects(&b, &ids)) {
         let (path, status) = send(&alice, &token, &req).await;
@@ -355,6 +381,7 @@ fn every_org_scoped_route_has_a_cross_tenant_case() {
         failed_event: "event-id".into(),
         customer: "customer-id".into(),
         contact: "contact-id".into(),
+        import: "import-id".into(),
     };
     let cases: Vec<String> = org_b_pages("org-b")
         .into_iter()
