@@ -16,6 +16,7 @@ pub mod meeting_customers;
 pub mod meetings;
 pub mod memberships;
 pub mod orgs;
+pub mod search;
 pub mod sessions;
 pub mod system;
 pub mod users;

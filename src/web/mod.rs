@@ -19,6 +19,7 @@ pub mod meetings;
 pub mod members;
 pub mod orgs;
 pub mod routes;
+pub mod search;
 pub mod security_headers;
 
 use std::time::Duration;
@@ -43,12 +44,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SESSION_COOKIE: &str = "debrief_session";
 
 /// Every area's routes.
-fn areas() -> [routes::Routes; 12] {
+fn areas() -> [routes::Routes; 13] {
     [
         orgs::router(),
         accounts::router(),
         customers::router(),
         customer_imports::router(),
+        search::router(),
         meetings::router(),
         members::router(),
         invites::router(),

@@ -24,6 +24,7 @@ mod meetings;
 mod members;
 mod orgs;
 mod rotate_keys;
+mod search;
 mod security_headers;
 mod sessions;
 mod tenancy;

@@ -47,6 +47,7 @@ fn org_b_pages(b: &str) -> Vec<Req> {
             format!("/o/{b}/customers"),
             vec![("name", "Planted"), ("domains", "planted.example")],
         ),
+        Req::Get(format!("/o/{b}/search")),
         Req::Get(format!("/o/{b}/customers/imports/new")),
         Req::Post(
             format!("/o/{b}/customers/imports"),
@@ -131,6 +132,7 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
             vec![],
         ),
         Req::Post(format!("/o/{b}/customers/{customer}/delete"), vec![]),
+        Req::Get(format!("/o/{b}/search?q=call&customer={customer}")),
         Req::Get(format!("/o/{b}/customers/imports/{import}")),
         Req::Post(format!("/o/{b}/customers/imports/{import}/confirm"), vec![]),
     ]
