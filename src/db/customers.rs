@@ -39,49 +39,129 @@ pub struct CustomerListItem {
     pub domains: Option<String>,
     pub contact_count: i64,
     pub last_meeting_at: Option<DateTime<Utc>>,
+    pub meetings_30d: i32,
+    pub meetings_total: i32,
+    /// Meetings in each of the last 12 weeks, oldest first.
+    pub weekly: Vec<i32>,
 }
 
-/// A keyset position in the name-ordered list: `(lower(name), id)` of the last row shown.
-pub type NameCursor = (String, CustomerId);
+/// How the list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    /// By name.
+    Name,
+    /// Most recent meeting first (never met last).
+    Recent,
+    /// Most meetings in the last 30 days first.
+    Active,
+}
 
-/// Customers ordered by name, optionally only those whose name contains `search` or whose
-/// domain starts with it, after `after`.
+impl Sort {
+    /// From `?sort=`.
+    pub fn parse(text: &str) -> Option<Sort> {
+        match text {
+            "" | "name" => Some(Sort::Name),
+            "recent" => Some(Sort::Recent),
+            "active" => Some(Sort::Active),
+            _ => None,
+        }
+    }
+
+    /// For `?sort=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Name => "name",
+            Sort::Recent => "recent",
+            Sort::Active => "active",
+        }
+    }
+}
+
+/// A keyset position in the list: the last row shown, as its sort sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cursor {
+    Name(String, CustomerId),
+    Recent(Option<DateTime<Utc>>, CustomerId),
+    Active(i32, CustomerId),
+}
+
+impl Cursor {
+    /// Where the list continues after `item` in `sort`.
+    pub fn after(sort: Sort, item: &CustomerListItem) -> Cursor {
+        match sort {
+            Sort::Name => Cursor::Name(item.name.to_lowercase(), item.id),
+            Sort::Recent => Cursor::Recent(item.last_meeting_at, item.id),
+            Sort::Active => Cursor::Active(item.meetings_30d, item.id),
+        }
+    }
+}
+
+/// Customers in `sort` order, optionally only those whose name contains `search` or whose
+/// domain starts with it, after `after`. The figures come from `customer_rollups`.
 pub async fn list(
     db: &PgPool,
     org: OrgId,
     search: Option<&str>,
-    after: Option<&NameCursor>,
+    sort: Sort,
+    after: Option<&Cursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<CustomerListItem>> {
     let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
     let prefix = search.map(|s| format!("{}%", escape_like(&s.trim().to_lowercase())));
-    sqlx::query_as(
+    // Static SQL per order (no input reaches it); each keyset matches its index.
+    let (keyset, order) = match sort {
+        Sort::Name => (
+            "($4::text is null or (lower(c.name), c.id) > ($4, $7))",
+            "lower(c.name), c.id",
+        ),
+        Sort::Recent => (
+            "($4::text is null or (coalesce(r.last_meeting_at, '-infinity'), c.id)
+                                  < (coalesce($5, '-infinity'::timestamptz), $7))",
+            "coalesce(r.last_meeting_at, '-infinity') desc, c.id desc",
+        ),
+        Sort::Active => (
+            "($4::text is null or (coalesce(r.meetings_30d, 0), c.id) < ($6, $7))",
+            "coalesce(r.meetings_30d, 0) desc, c.id desc",
+        ),
+    };
+    let (marker, at, count, id) = match after {
+        None => (None, None, 0, None),
+        Some(Cursor::Name(name, id)) => (Some(name.clone()), None, 0, Some(*id)),
+        Some(Cursor::Recent(at, id)) => (Some(String::new()), *at, 0, Some(*id)),
+        Some(Cursor::Active(n, id)) => (Some(String::new()), None, *n, Some(*id)),
+    };
+    let sql = format!(
         "select c.id, c.name,
                 (select string_agg(d.domain, ', ' order by d.domain) from customer_domains d
                   where d.org_id = c.org_id and d.customer_id = c.id) as domains,
                 (select count(*) from contacts k
                   where k.org_id = c.org_id and k.customer_id = c.id) as contact_count,
-                (select max(m.started_at) from meeting_customers mc
-                   join meetings m on m.org_id = mc.org_id and m.id = mc.meeting_id
-                  where mc.org_id = c.org_id and mc.customer_id = c.id) as last_meeting_at
+                r.last_meeting_at,
+                coalesce(r.meetings_30d, 0) as meetings_30d,
+                coalesce(r.meetings_total, 0) as meetings_total,
+                coalesce(r.weekly, '{{}}') as weekly
          from customers c
+         left join customer_rollups r on r.org_id = c.org_id and r.customer_id = c.id
          where c.org_id = $1
            and ($2::text is null
                 or lower(c.name) like $2
                 or exists (select 1 from customer_domains d
                             where d.org_id = c.org_id and d.customer_id = c.id and d.domain like $3))
-           and ($4::text is null or (lower(c.name), c.id) > ($4, $5))
-         order by lower(c.name), c.id
-         limit $6",
-    )
-    .bind(org)
-    .bind(pattern)
-    .bind(prefix)
-    .bind(after.map(|(name, _)| name.as_str()))
-    .bind(after.map(|(_, id)| *id))
-    .bind(limit)
-    .fetch_all(db)
-    .await
+           and {keyset}
+         order by {order}
+         limit $8"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(pattern)
+        .bind(prefix)
+        .bind(marker)
+        .bind(at)
+        .bind(count)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 fn escape_like(s: &str) -> String {
@@ -437,6 +517,43 @@ pub async fn meetings(
     .bind(customer)
     .bind(before.map(|(at, _)| at))
     .bind(before.map(|(_, id)| id))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// An open (not completed) action item from one of a customer's meetings.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenActionItem {
+    pub meeting_id: MeetingId,
+    pub meeting_title: String,
+    pub started_at: DateTime<Utc>,
+    pub description: String,
+    pub assignee_name: Option<String>,
+    pub assignee_email: Option<String>,
+    pub playback_url: Option<String>,
+    pub recording_timestamp: Option<String>,
+}
+
+/// The open action items of a customer's meetings, newest meeting first, at most `limit`.
+pub async fn open_action_items(
+    db: &PgPool,
+    org: OrgId,
+    customer: CustomerId,
+    limit: i64,
+) -> sqlx::Result<Vec<OpenActionItem>> {
+    sqlx::query_as(
+        "select m.id as meeting_id, m.title as meeting_title, m.started_at, ai.description,
+                ai.assignee_name, ai.assignee_email, ai.playback_url, ai.recording_timestamp
+         from meeting_customers mc
+         join meetings m on m.org_id = mc.org_id and m.id = mc.meeting_id
+         join meeting_action_items ai on ai.org_id = mc.org_id and ai.meeting_id = mc.meeting_id
+         where mc.org_id = $1 and mc.customer_id = $2 and not ai.completed
+         order by m.started_at desc, m.id, ai.position
+         limit $3",
+    )
+    .bind(org)
+    .bind(customer)
     .bind(limit)
     .fetch_all(db)
     .await

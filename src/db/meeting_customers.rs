@@ -328,3 +328,20 @@ pub async fn take_rematch_request(db: &PgPool, org: OrgId) -> sqlx::Result<Optio
         .fetch_optional(db)
         .await
 }
+
+/// Meetings with external attendees linked to no customer, counted up to `cap` (the home page
+/// says "cap+" beyond it, so no view counts a whole org).
+pub async fn unmatched_count(db: &PgPool, org: OrgId, cap: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from (
+             select 1 from meetings m
+             where m.org_id = $1 and m.has_external_attendees
+               and not exists (select 1 from meeting_customers mc
+                                where mc.org_id = m.org_id and mc.meeting_id = m.id)
+             limit $2) t",
+    )
+    .bind(org)
+    .bind(cap)
+    .fetch_one(db)
+    .await
+}

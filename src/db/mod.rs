@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bench_baseline;
 pub mod binary_copy;
 pub mod customer_imports;
+pub mod customer_rollups;
 pub mod customers;
 pub mod fathom_connections;
 pub mod fathom_events;

@@ -9,11 +9,11 @@ use sqlx::PgConnection;
 use crate::db;
 use crate::domain::matching::{self, Directory, Rules};
 use crate::domain::{CustomerId, MeetingId};
-use crate::jobs::MatchMeeting;
+use crate::jobs::{self, MatchMeeting};
 use crate::state::AppState;
 
 /// What one batch changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MatchCounts {
     /// Meetings looked at.
     pub meetings: usize,
@@ -21,6 +21,8 @@ pub struct MatchCounts {
     pub written: u64,
     /// Links removed.
     pub removed: u64,
+    /// Customers linked to these meetings before or after (whose figures may have moved).
+    pub touched: Vec<CustomerId>,
 }
 
 /// The batch's contacts and domain owners, as matching asks for them.
@@ -78,10 +80,19 @@ pub async fn match_batch(
         .collect();
     let (written, removed) =
         db::meeting_customers::write_changes(conn, org, &stored, &wanted).await?;
+    let mut touched: Vec<CustomerId> = stored
+        .values()
+        .chain(wanted.values())
+        .flatten()
+        .map(|l| l.customer)
+        .collect();
+    touched.sort();
+    touched.dedup();
     Ok(MatchCounts {
         meetings: meetings.len(),
         written,
         removed,
+        touched,
     })
 }
 
@@ -90,6 +101,9 @@ pub async fn match_meeting(state: &AppState, args: MatchMeeting) -> anyhow::Resu
     let mut tx = state.db.begin().await?;
     let rules = db::meeting_customers::rules(&mut tx, args.org_id).await?;
     let counts = match_batch(&mut tx, args.org_id, &rules, &args.meeting_ids).await?;
+    // Their meetings changed (that is why matching ran), so their figures may have too.
+    jobs::enqueue_refresh_customer_rollups(&mut tx, args.org_id, Some(counts.touched.clone()))
+        .await?;
     tx.commit().await?;
     tracing::info!(org_id = %args.org_id, meetings = counts.meetings, written = counts.written,
         removed = counts.removed, "meetings matched to customers");

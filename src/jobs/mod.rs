@@ -4,6 +4,7 @@
 
 pub mod match_meeting;
 pub mod process_fathom_event;
+pub mod refresh_customer_rollups;
 pub mod rematch_org;
 pub mod sync_fathom;
 
@@ -23,11 +24,12 @@ use uuid::Uuid;
 use crate::db;
 use crate::db::fathom_sync_runs::{NewRun, Opened, SyncSource};
 use crate::domain::sync_window::{SyncWindow, WindowRules, next_hourly_sync};
-use crate::domain::{EventId, FathomConnectionId, MeetingId, OrgId, SyncRunId, UserId};
+use crate::domain::{CustomerId, EventId, FathomConnectionId, MeetingId, OrgId, SyncRunId, UserId};
 use crate::state::AppState;
 
 pub use match_meeting::match_meeting;
 pub use process_fathom_event::process_fathom_event;
+pub use refresh_customer_rollups::refresh_customer_rollups;
 pub use rematch_org::rematch_org;
 pub use sync_fathom::sync_fathom;
 
@@ -39,6 +41,8 @@ const PROCESS_FATHOM_EVENT_QUEUE: &str = "process_fathom_event";
 const SYNC_FATHOM_QUEUE: &str = "sync_fathom";
 /// Queue of `MatchMeeting` tasks.
 const MATCH_MEETING_QUEUE: &str = "match_meeting";
+/// Queue of `RefreshCustomerRollups` tasks.
+const REFRESH_CUSTOMER_ROLLUPS_QUEUE: &str = "refresh_customer_rollups";
 /// Queue of `RematchOrg` tasks.
 const REMATCH_ORG_QUEUE: &str = "rematch_org";
 /// How long a re-match waits after the first edit that asked for it, so the edits that follow
@@ -106,6 +110,13 @@ pub struct MatchMeeting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RematchOrg {
     pub org_id: OrgId,
+}
+
+/// Recompute dashboard figures of some customers, or of all the org's (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshCustomerRollups {
+    pub org_id: OrgId,
+    pub customer_ids: Option<Vec<CustomerId>>,
 }
 
 fn first_attempt() -> u32 {
@@ -240,6 +251,46 @@ pub async fn enqueue_match_meeting(
     apalis_postgres::queries::push_tasks(conn, MATCH_MEETING_QUEUE, vec![task])
         .await
         .map_err(|e| anyhow::anyhow!("could not enqueue MatchMeeting: {e}"))
+}
+
+/// Enqueues `RefreshCustomerRollups` on `conn` (nothing for an empty list of customers).
+pub async fn enqueue_refresh_customer_rollups(
+    conn: &mut PgConnection,
+    org: OrgId,
+    customers: Option<Vec<CustomerId>>,
+) -> anyhow::Result<()> {
+    if customers.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(());
+    }
+    let args = RefreshCustomerRollups {
+        org_id: org,
+        customer_ids: customers,
+    };
+    let task = TaskBuilder::new(serde_json::to_vec(&args)?)
+        .max_attempts(MAX_ATTEMPTS)
+        .build();
+    apalis_postgres::queries::push_tasks(conn, REFRESH_CUSTOMER_ROLLUPS_QUEUE, vec![task])
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue RefreshCustomerRollups: {e}"))
+}
+
+/// Orgs whose dashboard figures are refreshed each round of the schedule at most.
+const STALE_ROLLUP_ORGS: i64 = 100;
+
+/// Queues a refresh of every org whose figures are a day old (their 30- and 90-day counts move
+/// with time even when nothing else happens).
+pub async fn refresh_stale_rollups(state: &AppState) -> anyhow::Result<usize> {
+    let orgs = db::customer_rollups::orgs_with_stale(
+        &state.db,
+        chrono::Duration::days(1),
+        STALE_ROLLUP_ORGS,
+    )
+    .await?;
+    let mut conn = state.db.acquire().await?;
+    for org in &orgs {
+        enqueue_refresh_customer_rollups(&mut conn, *org, None).await?;
+    }
+    Ok(orgs.len())
 }
 
 /// Asks for a re-match of the org in the caller's transaction: queues `RematchOrg` a moment ahead
@@ -416,6 +467,18 @@ async fn run_match_meeting(args: MatchMeeting, state: Data<AppState>) -> Result<
         .map_err(|e| BoxDynError::from(format!("{e:#}")))
 }
 
+async fn run_refresh_customer_rollups(
+    args: RefreshCustomerRollups,
+    state: Data<AppState>,
+) -> Result<(), BoxDynError> {
+    let span =
+        tracing::info_span!("job", job = REFRESH_CUSTOMER_ROLLUPS_QUEUE, org_id = %args.org_id);
+    refresh_customer_rollups(&state, args)
+        .instrument(span)
+        .await
+        .map_err(|e| BoxDynError::from(format!("{e:#}")))
+}
+
 async fn run_rematch_org(args: RematchOrg, state: Data<AppState>) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("job", job = REMATCH_ORG_QUEUE, org_id = %args.org_id);
     rematch_org(&state, args)
@@ -459,6 +522,9 @@ async fn run_sync_schedule(state: AppState, mut stopped: tokio::sync::watch::Rec
                 }
                 if let Err(err) = process_fathom_event::sweep_stale_events(&state).await {
                     tracing::warn!(error = ?err, "sweep of pending events failed; next try in a minute");
+                }
+                if let Err(err) = refresh_stale_rollups(&state).await {
+                    tracing::warn!(error = ?err, "refresh of day-old dashboards failed; next try in a minute");
                 }
             }
         }
@@ -568,6 +634,20 @@ pub async fn run_workers(
                 .run_until(until_stopped())
         }
     };
+    let rollups = {
+        let (state, name, until_stopped) = (state.clone(), name.clone(), until_stopped.clone());
+        move |generation| {
+            WorkerBuilder::new(worker_name(&name, "refresh-customer-rollups", generation))
+                .backend(storage::<RefreshCustomerRollups>(
+                    &state.db,
+                    REFRESH_CUSTOMER_ROLLUPS_QUEUE,
+                    10,
+                ))
+                .data(state.clone())
+                .build(run_refresh_customer_rollups)
+                .run_until(until_stopped())
+        }
+    };
     let syncs = {
         let (state, until_stopped) = (state.clone(), until_stopped.clone());
         move |generation| {
@@ -588,6 +668,11 @@ pub async fn run_workers(
         tokio::spawn(supervise("sync_fathom", stopped.clone(), syncs)),
         tokio::spawn(supervise("match_meeting", stopped.clone(), matches)),
         tokio::spawn(supervise("rematch_org", stopped.clone(), rematches)),
+        tokio::spawn(supervise(
+            "refresh_customer_rollups",
+            stopped.clone(),
+            rollups,
+        )),
         tokio::spawn(async move {
             run_sync_schedule(state, stopped).await;
             tracing::info!(worker = "sync_schedule", "job worker stopped");

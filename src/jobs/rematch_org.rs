@@ -4,8 +4,8 @@
 //! (`org_rematch_requests`), which the run takes when it starts.
 
 use crate::db;
-use crate::jobs::RematchOrg;
 use crate::jobs::match_meeting::{MatchCounts, match_batch};
+use crate::jobs::{self, RematchOrg};
 use crate::state::AppState;
 
 /// Meetings per batch.
@@ -36,6 +36,8 @@ pub async fn rematch_org(state: &AppState, args: RematchOrg) -> anyhow::Result<M
         total.removed += counts.removed;
         after = Some(last);
     }
+    let mut conn = state.db.acquire().await?;
+    jobs::enqueue_refresh_customer_rollups(&mut conn, org, None).await?;
     tracing::info!(org_id = %org, meetings = total.meetings, written = total.written,
         removed = total.removed, took_ms = started.elapsed().as_millis() as u64, "org re-matched");
     Ok(total)

@@ -16,15 +16,18 @@ use uuid::Uuid;
 
 use crate::auth::extractors::OrgContext;
 use crate::db;
+use crate::db::customer_rollups::Rollup;
+use crate::db::customers::OpenActionItem;
 use crate::db::customers::{
-    Contact, ContactFields, Customer, CustomerListItem, CustomerMeeting, DomainTaken, PAGE_SIZE,
-    Source,
+    Contact, ContactFields, Cursor, Customer, CustomerListItem, CustomerMeeting, DomainTaken,
+    PAGE_SIZE, Sort, Source,
 };
 use crate::domain::matching::LinkReason;
 use crate::domain::{CompanyDomain, ContactId, CustomerId, Email, MeetingId};
 use crate::error::{AppError, AppResult};
 use crate::jobs;
 use crate::state::AppState;
+use crate::web::charts;
 use crate::web::layout::{FlashKind, Layout, flash};
 use crate::web::routes::Routes;
 
@@ -35,6 +38,13 @@ const MAX_NOTES: usize = 10_000;
 /// Domains one form may add at once.
 const MAX_DOMAINS_AT_ONCE: usize = 20;
 
+/// A row of the customers list with its chart.
+pub struct CustomerRow {
+    pub item: CustomerListItem,
+    /// Meetings per week, as inline SVG (numbers only).
+    pub chart: String,
+}
+
 /// The customers list.
 #[derive(Template, WebTemplate)]
 #[template(path = "customers/list.html")]
@@ -42,26 +52,58 @@ pub struct CustomersPage {
     pub layout: Layout,
     pub org_slug: String,
     pub search: String,
-    pub customers: Vec<CustomerListItem>,
+    pub sort: &'static str,
+    pub customers: Vec<CustomerRow>,
     /// Query string of the next page.
     pub next: Option<String>,
 }
 
-/// `?q=` to search, `?after=` for later pages.
+/// `?q=` to search, `?sort=name|recent|active`, `?after=` for later pages.
 #[derive(Debug, Deserialize)]
 pub struct CustomersQuery {
     #[serde(default)]
     pub q: String,
+    #[serde(default)]
+    pub sort: String,
     pub after: Option<String>,
 }
 
-fn encode_name_cursor(c: &CustomerListItem) -> String {
-    format!("{}_{}", c.id, c.name.to_lowercase())
+fn encode_cursor(cursor: &Cursor) -> String {
+    match cursor {
+        Cursor::Name(name, id) => format!("n_{id}_{name}"),
+        Cursor::Recent(at, id) => format!(
+            "r_{}_{id}",
+            at.map(|t| t.timestamp_micros().to_string())
+                .unwrap_or_default()
+        ),
+        Cursor::Active(n, id) => format!("a_{n}_{id}"),
+    }
 }
 
-fn decode_name_cursor(text: &str) -> Option<(String, CustomerId)> {
-    let (id, name) = text.split_once('_')?;
-    Some((name.to_owned(), CustomerId(id.parse().ok()?)))
+fn decode_cursor(sort: Sort, text: &str) -> Option<Cursor> {
+    let (kind, rest) = text.split_once('_')?;
+    match (sort, kind) {
+        (Sort::Name, "n") => {
+            let (id, name) = rest.split_once('_')?;
+            Some(Cursor::Name(name.to_owned(), CustomerId(id.parse().ok()?)))
+        }
+        (Sort::Recent, "r") => {
+            let (micros, id) = rest.split_once('_')?;
+            let at = match micros {
+                "" => None,
+                m => Some(DateTime::from_timestamp_micros(m.parse().ok()?)?),
+            };
+            Some(Cursor::Recent(at, CustomerId(id.parse().ok()?)))
+        }
+        (Sort::Active, "a") => {
+            let (n, id) = rest.split_once('_')?;
+            Some(Cursor::Active(
+                n.parse().ok()?,
+                CustomerId(id.parse().ok()?),
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// GET /o/{org_slug}/customers
@@ -71,9 +113,14 @@ pub async fn list_customers(
     ctx: OrgContext,
     Query(query): Query<CustomersQuery>,
 ) -> AppResult<CustomersPage> {
+    let sort = Sort::parse(query.sort.trim()).ok_or_else(|| {
+        AppError::Validation(
+            "Sort by name, most recent meeting or meetings in the last 30 days.".into(),
+        )
+    })?;
     let after = match query.after.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(decode_name_cursor(text).ok_or_else(|| {
+        Some(text) => Some(decode_cursor(sort, text).ok_or_else(|| {
             AppError::Validation(
                 "That page link is damaged; start again from the first page.".into(),
             )
@@ -81,8 +128,15 @@ pub async fn list_customers(
     };
     let search = query.q.trim();
     let search = (!search.is_empty()).then_some(search);
-    let mut customers =
-        db::customers::list(&state.db, ctx.org.id, search, after.as_ref(), PAGE_SIZE + 1).await?;
+    let mut customers = db::customers::list(
+        &state.db,
+        ctx.org.id,
+        search,
+        sort,
+        after.as_ref(),
+        PAGE_SIZE + 1,
+    )
+    .await?;
     let next = if customers.len() as i64 > PAGE_SIZE {
         customers.truncate(PAGE_SIZE as usize);
         customers.last().map(|c| {
@@ -90,7 +144,8 @@ pub async fn list_customers(
             if let Some(s) = search {
                 q.append_pair("q", s);
             }
-            q.append_pair("after", &encode_name_cursor(c));
+            q.append_pair("sort", sort.as_str());
+            q.append_pair("after", &encode_cursor(&Cursor::after(sort, c)));
             q.finish()
         })
     } else {
@@ -100,7 +155,14 @@ pub async fn list_customers(
         layout: Layout::for_org(&state.db, &session, &ctx, "customers", "Customers").await?,
         org_slug: ctx.org.slug.clone(),
         search: query.q.trim().to_owned(),
-        customers,
+        sort: sort.as_str(),
+        customers: customers
+            .into_iter()
+            .map(|item| CustomerRow {
+                chart: charts::weekly_bars(&item.weekly, 96, 24),
+                item,
+            })
+            .collect(),
         next,
     })
 }
@@ -290,7 +352,15 @@ pub struct CustomerPage {
     pub domain_input: String,
     pub domain_error: Option<String>,
     pub contact: ContactInput,
+    /// Its dashboard figures.
+    pub rollup: Rollup,
+    /// Meetings per week, as inline SVG (numbers only).
+    pub chart: String,
+    pub action_items: Vec<OpenActionItem>,
 }
+
+/// Open action items shown on a customer's page at most.
+const ACTION_ITEMS_SHOWN: i64 = 50;
 
 /// What the add-a-contact form holds (kept when it is re-shown with an error).
 #[derive(Debug, Default, Clone)]
@@ -360,7 +430,14 @@ async fn customer_page(
             meeting,
         })
         .collect();
+    let rollup = db::customer_rollups::find(&state.db, ctx.org.id, customer.id).await?;
+    let action_items =
+        db::customers::open_action_items(&state.db, ctx.org.id, customer.id, ACTION_ITEMS_SHOWN)
+            .await?;
     Ok(CustomerPage {
+        chart: charts::weekly_bars(&rollup.weekly, 480, 96),
+        rollup,
+        action_items,
         layout: Layout::for_org(&state.db, session, ctx, "customers", customer.name.clone())
             .await?,
         org_slug: ctx.org.slug.clone(),
@@ -885,13 +962,18 @@ mod tests {
     }
 
     #[test]
-    fn name_cursors_round_trip_even_with_underscores_in_the_name() {
+    fn cursors_round_trip_for_each_order_and_garbage_is_refused() {
         let id = CustomerId::new();
-        let text = format!("{}_{}", id, "acme_corp");
-        assert_eq!(
-            decode_name_cursor(&text),
-            Some(("acme_corp".to_owned(), id))
-        );
-        assert_eq!(decode_name_cursor("garbage"), None);
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456);
+        for (sort, cursor) in [
+            (Sort::Name, Cursor::Name("acme_corp".into(), id)),
+            (Sort::Recent, Cursor::Recent(at, id)),
+            (Sort::Recent, Cursor::Recent(None, id)),
+            (Sort::Active, Cursor::Active(7, id)),
+        ] {
+            assert_eq!(decode_cursor(sort, &encode_cursor(&cursor)), Some(cursor));
+        }
+        assert_eq!(decode_cursor(Sort::Name, "garbage"), None);
+        assert_eq!(decode_cursor(Sort::Active, &format!("n_{id}_x")), None);
     }
 }

@@ -223,7 +223,12 @@ async fn decide(
         return Err(AppError::NotFound);
     }
     let rules = db::meeting_customers::rules(&mut tx, ctx.org.id).await?;
-    match_batch(&mut tx, ctx.org.id, &rules, &[meeting]).await?;
+    let counts = match_batch(&mut tx, ctx.org.id, &rules, &[meeting]).await?;
+    let mut touched = counts.touched;
+    if !touched.contains(&customer) {
+        touched.push(customer);
+    }
+    crate::jobs::enqueue_refresh_customer_rollups(&mut tx, ctx.org.id, Some(touched)).await?;
     tx.commit().await?;
     tracing::info!(org_id = %ctx.org.id, %meeting, %customer, decision = decision.as_str(),
         "meeting link decided by hand");

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod bench_baseline;
+pub mod charts;
 pub mod customer_imports;
 pub mod customers;
 pub mod fathom_connections;

@@ -6,6 +6,7 @@ use axum::Form;
 use axum::extract::{RawPathParams, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::Datelike;
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -67,7 +68,23 @@ pub struct OrgPage {
     pub fathom_connected: bool,
     /// The newest few meetings.
     pub latest_meetings: Vec<db::meetings::MeetingListItem>,
+    /// Meetings since Monday (of the newest 50).
+    pub this_week: usize,
+    /// Meetings with outside attendees and no customer, up to [`UNMATCHED_CAP`].
+    pub unmatched: i64,
+    pub unmatched_cap: i64,
+    /// Customers met most in the last 30 days.
+    pub most_active: Vec<db::customer_rollups::Ranked>,
+    /// Customers met in the previous 90 days but not the last 30.
+    pub going_quiet: Vec<db::customer_rollups::Ranked>,
 }
+
+/// Unmatched meetings counted at most.
+const UNMATCHED_CAP: i64 = 1000;
+/// Customers in each home-page list.
+const CUSTOMERS_LISTED: i64 = 5;
+/// Meetings looked at for "this week".
+const WEEK_WINDOW: i64 = 50;
 
 /// How many meetings the org home shows.
 const LATEST_MEETINGS: i64 = 5;
@@ -110,7 +127,25 @@ pub async fn show_org(
             ConnectionState::Active | ConnectionState::NeedsReconnect
         )
     });
-    let latest_meetings = db::meetings::list(&state.db, ctx.org.id, None, LATEST_MEETINGS).await?;
+    let mut latest_meetings = db::meetings::list(&state.db, ctx.org.id, None, WEEK_WINDOW).await?;
+    let now = chrono::Utc::now();
+    let monday =
+        now.date_naive() - chrono::Duration::days(i64::from(now.weekday().num_days_from_monday()));
+    let week_start = monday
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or(now);
+    let this_week = latest_meetings
+        .iter()
+        .filter(|m| m.started_at >= week_start && m.started_at <= now)
+        .count();
+    latest_meetings.truncate(LATEST_MEETINGS as usize);
+    let unmatched =
+        db::meeting_customers::unmatched_count(&state.db, ctx.org.id, UNMATCHED_CAP).await?;
+    let most_active =
+        db::customer_rollups::most_active(&state.db, ctx.org.id, CUSTOMERS_LISTED).await?;
+    let going_quiet =
+        db::customer_rollups::going_quiet(&state.db, ctx.org.id, CUSTOMERS_LISTED).await?;
     Ok(OrgPage {
         layout: Layout::for_org(&state.db, &session, &ctx, "home", ctx.org.name.clone()).await?,
         org_name: ctx.org.name.clone(),
@@ -121,6 +156,11 @@ pub async fn show_org(
         attention,
         fathom_connected,
         latest_meetings,
+        this_week,
+        unmatched,
+        unmatched_cap: UNMATCHED_CAP,
+        most_active,
+        going_quiet,
     })
 }
 

@@ -7,6 +7,7 @@ mod abuse;
 mod accounts;
 mod csrf;
 mod customer_imports;
+mod customer_rollups;
 mod customers;
 mod demo_mode;
 mod deployment_files;
