@@ -345,3 +345,26 @@ pub async fn unmatched_count(db: &PgPool, org: OrgId, cap: i64) -> sqlx::Result<
     .fetch_one(db)
     .await
 }
+
+/// Saves the org's matching settings (replacing the defaults or earlier ones).
+pub async fn save_rules(conn: &mut PgConnection, org: OrgId, rules: &Rules) -> sqlx::Result<()> {
+    let sorted = |set: &HashSet<String>| {
+        let mut v: Vec<String> = set.iter().cloned().collect();
+        v.sort();
+        v
+    };
+    sqlx::query(
+        "insert into org_matching_settings (org_id, internal_domains, free_mail_added, free_mail_removed)
+         values ($1, $2, $3, $4)
+         on conflict (org_id) do update set internal_domains = excluded.internal_domains,
+           free_mail_added = excluded.free_mail_added, free_mail_removed = excluded.free_mail_removed,
+           updated_at = now()",
+    )
+    .bind(org)
+    .bind(sorted(&rules.internal_domains))
+    .bind(sorted(&rules.free_mail_added))
+    .bind(sorted(&rules.free_mail_removed))
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -16,6 +16,7 @@ pub mod integrations;
 pub mod invites;
 pub mod layout;
 pub mod markdown;
+pub mod matching_settings;
 pub mod meetings;
 pub mod members;
 pub mod orgs;
@@ -45,13 +46,14 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SESSION_COOKIE: &str = "debrief_session";
 
 /// Every area's routes.
-fn areas() -> [routes::Routes; 13] {
+fn areas() -> [routes::Routes; 14] {
     [
         orgs::router(),
         accounts::router(),
         customers::router(),
         customer_imports::router(),
         search::router(),
+        matching_settings::router(),
         meetings::router(),
         members::router(),
         invites::router(),

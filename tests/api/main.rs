@@ -21,6 +21,7 @@ mod health;
 mod helpers;
 mod invites;
 mod logging;
+mod matching_settings;
 mod meetings;
 mod members;
 mod orgs;

@@ -48,6 +48,11 @@ fn org_b_pages(b: &str) -> Vec<Req> {
             vec![("name", "Planted"), ("domains", "planted.example")],
         ),
         Req::Get(format!("/o/{b}/search")),
+        Req::Get(format!("/o/{b}/settings/matching")),
+        Req::Post(
+            format!("/o/{b}/settings/matching"),
+            vec![("internal_domains", "planted.example")],
+        ),
         Req::Get(format!("/o/{b}/customers/imports/new")),
         Req::Post(
             format!("/o/{b}/customers/imports"),
@@ -250,7 +255,8 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
                 (select string_agg(concat_ws(':', id, email, name), ',' order by id) from contacts),
                 (select string_agg(concat_ws(':', meeting_id, customer_id, reason), ',' order by meeting_id, customer_id) from meeting_customers),
                 (select string_agg(concat_ws(':', meeting_id, customer_id, decision), ',' order by meeting_id, customer_id) from meeting_customer_decisions),
-                (select string_agg(concat_ws(':', id, applied_at), ',' order by id) from customer_imports))",
+                (select string_agg(concat_ws(':', id, applied_at), ',' order by id) from customer_imports),
+                (select string_agg(concat_ws(':', org_id, internal_domains::text), ',' order by org_id) from org_matching_settings))",
         )
         .fetch_one(&app.db)
         .await
