@@ -418,6 +418,22 @@ pub struct MeetingListItem {
     pub recorded_by_email: Option<String>,
     pub has_external_attendees: bool,
     pub attendee_count: i64,
+    /// Names of the customers it is linked to.
+    pub customers: Vec<String>,
+}
+
+/// Which meetings a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeetingFilter {
+    /// Only this customer's.
+    pub customer: Option<crate::domain::CustomerId>,
+    /// `Some(true)`: only meetings linked to a customer; `Some(false)`: only those with outside
+    /// attendees and no customer.
+    pub matched: Option<bool>,
+    /// Only meetings from this moment on.
+    pub from: Option<DateTime<Utc>>,
+    /// Only meetings before this moment.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// Up to `limit` of the org's meetings, newest first, strictly before the keyset
@@ -428,12 +444,34 @@ pub async fn list(
     before: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<MeetingListItem>> {
+    list_filtered(db, org, &MeetingFilter::default(), before, limit).await
+}
+
+/// [`list`] with a filter.
+pub async fn list_filtered(
+    db: &PgPool,
+    org: OrgId,
+    filter: &MeetingFilter,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<MeetingListItem>> {
     sqlx::query_as(
         "select m.id, m.title, m.started_at, m.recorded_by_name, m.recorded_by_email,
                 m.has_external_attendees,
-                (select count(*) from meeting_attendees a where a.org_id = m.org_id and a.meeting_id = m.id) as attendee_count
+                (select count(*) from meeting_attendees a where a.org_id = m.org_id and a.meeting_id = m.id) as attendee_count,
+                array(select c.name from meeting_customers mc
+                        join customers c on c.org_id = mc.org_id and c.id = mc.customer_id
+                       where mc.org_id = m.org_id and mc.meeting_id = m.id order by lower(c.name)) as customers
          from meetings m
          where m.org_id = $1 and ($2::timestamptz is null or (m.started_at, m.id) < ($2, $3))
+           and ($5::uuid is null or exists (select 1 from meeting_customers mc
+                 where mc.org_id = m.org_id and mc.meeting_id = m.id and mc.customer_id = $5))
+           and ($6::bool is null
+                or ($6 and exists (select 1 from meeting_customers mc where mc.org_id = m.org_id and mc.meeting_id = m.id))
+                or (not $6 and m.has_external_attendees
+                    and not exists (select 1 from meeting_customers mc where mc.org_id = m.org_id and mc.meeting_id = m.id)))
+           and ($7::timestamptz is null or m.started_at >= $7)
+           and ($8::timestamptz is null or m.started_at < $8)
          order by m.started_at desc, m.id desc
          limit $4",
     )
@@ -441,6 +479,10 @@ pub async fn list(
     .bind(before.map(|b| b.0))
     .bind(before.map(|b| b.1))
     .bind(limit)
+    .bind(filter.customer)
+    .bind(filter.matched)
+    .bind(filter.from)
+    .bind(filter.until)
     .fetch_all(db)
     .await
 }

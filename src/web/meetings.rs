@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::extractors::OrgContext;
 use crate::db;
-use crate::db::meetings::{AttendeeRow, FullMeeting, MeetingListItem, PAGE_SIZE};
+use crate::db::meetings::{AttendeeRow, FullMeeting, MeetingFilter, MeetingListItem, PAGE_SIZE};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::web::layout::Layout;
@@ -35,14 +35,29 @@ pub struct MeetingsPage {
     pub layout: Layout,
     pub org_slug: String,
     pub meetings: Vec<MeetingListItem>,
-    /// Cursor of the next (older) page.
+    /// Query string of the next (older) page, filters kept.
     pub older: Option<String>,
+    /// The filter form as submitted.
+    pub query: MeetingsQuery,
+    /// Customers to filter by.
+    pub customers: Vec<(CustomerId, String)>,
+    /// Whether any filter is on.
+    pub filtered: bool,
 }
 
-/// `?before=<cursor>` for older pages.
-#[derive(Debug, Deserialize)]
+/// `?before=<cursor>` for older pages; `customer`, `matched` (`yes`/`no`), `from` and `until`
+/// (`YYYY-MM-DD`, until inclusive) filter.
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct MeetingsQuery {
     pub before: Option<String>,
+    #[serde(default)]
+    pub customer: String,
+    #[serde(default)]
+    pub matched: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub until: String,
 }
 
 /// A keyset cursor `(started_at, id)` as `<microseconds>_<uuid>`.
@@ -55,6 +70,61 @@ fn decode_cursor(text: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
     Some((at, id.parse().ok()?))
 }
+
+fn parse_day(text: &str, what: &str) -> AppResult<Option<chrono::NaiveDate>> {
+    match text.trim() {
+        "" => Ok(None),
+        day => chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| {
+                AppError::Validation(format!("The {what} date must look like 2026-11-30."))
+            }),
+    }
+}
+
+/// The filter a query asks for (the customer checked against the org).
+async fn filter_of(
+    state: &AppState,
+    ctx: &OrgContext,
+    q: &MeetingsQuery,
+) -> AppResult<MeetingFilter> {
+    let customer = match q.customer.trim() {
+        "" => None,
+        id => {
+            let id = CustomerId(id.parse().map_err(|_| AppError::NotFound)?);
+            db::customers::find(&state.db, ctx.org.id, id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            Some(id)
+        }
+    };
+    let matched = match q.matched.trim() {
+        "" => None,
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => {
+            return Err(AppError::Validation(
+                "Choose matched or unmatched meetings.".into(),
+            ));
+        }
+    };
+    let from = parse_day(&q.from, "from")?
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    let until = parse_day(&q.until, "until")?
+        .and_then(|d| d.succ_opt())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    Ok(MeetingFilter {
+        customer,
+        matched,
+        from,
+        until,
+    })
+}
+
+/// Customers offered in the filter at most.
+const FILTER_CUSTOMERS: i64 = 1000;
 
 /// GET /o/{org_slug}/meetings
 pub async fn list_meetings(
@@ -71,10 +141,26 @@ pub async fn list_meetings(
             )
         })?),
     };
-    let mut meetings = db::meetings::list(&state.db, ctx.org.id, before, PAGE_SIZE + 1).await?;
+    let filter = filter_of(&state, &ctx, &query).await?;
+    let mut meetings =
+        db::meetings::list_filtered(&state.db, ctx.org.id, &filter, before, PAGE_SIZE + 1).await?;
     let older = if meetings.len() as i64 > PAGE_SIZE {
         meetings.truncate(PAGE_SIZE as usize);
-        meetings.last().map(encode_cursor)
+        meetings.last().map(|m| {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            for (key, value) in [
+                ("customer", &query.customer),
+                ("matched", &query.matched),
+                ("from", &query.from),
+                ("until", &query.until),
+            ] {
+                if !value.trim().is_empty() {
+                    q.append_pair(key, value.trim());
+                }
+            }
+            q.append_pair("before", &encode_cursor(m));
+            q.finish()
+        })
     } else {
         None
     };
@@ -83,6 +169,9 @@ pub async fn list_meetings(
         org_slug: ctx.org.slug.clone(),
         meetings,
         older,
+        customers: db::customers::names(&state.db, ctx.org.id, FILTER_CUSTOMERS).await?,
+        filtered: filter != MeetingFilter::default(),
+        query,
     })
 }
 
@@ -321,6 +410,7 @@ mod tests {
             recorded_by_email: None,
             has_external_attendees: false,
             attendee_count: 0,
+            customers: vec![],
         };
         assert_eq!(
             decode_cursor(&encode_cursor(&item)),

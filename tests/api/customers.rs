@@ -448,3 +448,65 @@ async fn contacts_and_domains_added_later_link_old_meetings_and_deleting_a_custo
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test]
+async fn the_meetings_list_filters_by_customer_match_and_dates(db: PgPool) {
+    let app = spawn_app(db).await;
+    let ada = ada(&app).await;
+    let (browser, slug) = (&ada.browser, ada.slug.as_str());
+    let northwind = add_customer(browser, slug, "Northwind", "northwind.com").await;
+    app.wait_for_jobs().await;
+    meeting_with(&app, "With Northwind", &["kim@northwind.com"]).await;
+    meeting_with(&app, "With nobody known", &["x@fabrikam.com"]).await;
+    let titles = |html: &str| select_texts(html, "#meetings tbody td:first-child a");
+
+    let (_, html) = browser
+        .get_html(&format!("/o/{slug}/meetings?customer={northwind}"))
+        .await;
+    let expected: Vec<String> = sqlx::query_scalar(
+        "select m.title from meetings m join meeting_customers mc on mc.meeting_id = m.id
+         where mc.customer_id = $1::uuid order by m.started_at desc, m.id desc",
+    )
+    .bind(&northwind)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(expected.contains(&"With Northwind".to_owned()));
+    assert_eq!(titles(&html), expected);
+
+    let (_, html) = browser
+        .get_html(&format!("/o/{slug}/meetings?matched=no"))
+        .await;
+    let unmatched = titles(&html);
+    assert!(
+        unmatched.contains(&"With nobody known".to_owned()),
+        "{unmatched:?}"
+    );
+    assert!(!unmatched.contains(&"With Northwind".to_owned()));
+    let (_, html) = browser
+        .get_html(&format!("/o/{slug}/meetings?matched=yes"))
+        .await;
+    assert!(titles(&html).iter().all(|t| expected.contains(t)));
+
+    let today = chrono::Utc::now().date_naive();
+    let (_, html) = browser
+        .get_html(&format!(
+            "/o/{slug}/meetings?from={today}&until={today}&customer={northwind}"
+        ))
+        .await;
+    assert!(titles(&html).contains(&"With Northwind".to_owned()));
+    let (_, html) = browser
+        .get_html(&format!("/o/{slug}/meetings?until=2000-01-01"))
+        .await;
+    assert_eq!(titles(&html), Vec::<String>::new());
+    assert!(html.contains("No meeting matches these filters."));
+
+    for bad in ["from=yesterday", "matched=maybe"] {
+        let (status, _) = browser.get_html(&format!("/o/{slug}/meetings?{bad}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    let (status, _) = browser
+        .get_html(&format!("/o/{slug}/meetings?customer=not-a-uuid"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

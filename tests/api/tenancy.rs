@@ -138,6 +138,7 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
         ),
         Req::Post(format!("/o/{b}/customers/{customer}/delete"), vec![]),
         Req::Get(format!("/o/{b}/search?q=call&customer={customer}")),
+        Req::Get(format!("/o/{b}/meetings?customer={customer}")),
         Req::Get(format!("/o/{b}/customers/imports/{import}")),
         Req::Post(format!("/o/{b}/customers/imports/{import}/confirm"), vec![]),
     ]
