@@ -20,6 +20,7 @@ pub mod orgs;
 pub mod search;
 pub mod sessions;
 pub mod system;
+pub mod unmatched_meetings;
 pub mod users;
 
 use std::time::Duration;

@@ -74,6 +74,32 @@ impl CompanyDomain {
     }
 }
 
+impl CompanyDomain {
+    /// A company name guessed from the domain, for a person to correct: `acme-corp.co.uk` →
+    /// `Acme Corp`, `eu.globex.com` → `Globex`.
+    pub fn guess_company_name(&self) -> String {
+        let labels: Vec<&str> = self.0.split('.').collect();
+        let n = labels.len();
+        let second_level = ["co", "com", "org", "net", "ac", "gov", "edu", "ltd"];
+        let at = if n >= 3 && labels[n - 1].len() == 2 && second_level.contains(&labels[n - 2]) {
+            n - 3
+        } else {
+            n.saturating_sub(2)
+        };
+        labels[at]
+            .split(['-', '_'])
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 impl std::fmt::Display for CompanyDomain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
@@ -131,6 +157,20 @@ mod tests {
             CompanyDomain::parse("acme.com/<script>").unwrap().as_str(),
             "acme.com"
         );
+    }
+
+    #[test]
+    fn company_names_are_guessed_from_the_registrable_label() {
+        for (domain, name) in [
+            ("acme-corp.co.uk", "Acme Corp"),
+            ("eu.globex.com", "Globex"),
+            ("initech.io", "Initech"),
+        ] {
+            assert_eq!(
+                CompanyDomain::parse(domain).unwrap().guess_company_name(),
+                name
+            );
+        }
     }
 
     #[test]

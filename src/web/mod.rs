@@ -23,6 +23,7 @@ pub mod orgs;
 pub mod routes;
 pub mod search;
 pub mod security_headers;
+pub mod unmatched_meetings;
 
 use std::time::Duration;
 
@@ -46,7 +47,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SESSION_COOKIE: &str = "debrief_session";
 
 /// Every area's routes.
-fn areas() -> [routes::Routes; 14] {
+fn areas() -> [routes::Routes; 15] {
     [
         orgs::router(),
         accounts::router(),
@@ -54,6 +55,7 @@ fn areas() -> [routes::Routes; 14] {
         customer_imports::router(),
         search::router(),
         matching_settings::router(),
+        unmatched_meetings::router(),
         meetings::router(),
         members::router(),
         invites::router(),

@@ -30,5 +30,6 @@ mod search;
 mod security_headers;
 mod sessions;
 mod tenancy;
+mod unmatched_meetings;
 mod unstorable_meetings;
 mod worker;

@@ -49,6 +49,19 @@ fn org_b_pages(b: &str) -> Vec<Req> {
         ),
         Req::Get(format!("/o/{b}/search")),
         Req::Get(format!("/o/{b}/settings/matching")),
+        Req::Get(format!("/o/{b}/customers/unmatched")),
+        Req::Post(
+            format!("/o/{b}/customers/unmatched/create"),
+            vec![("domain", "planted.example"), ("name", "Planted")],
+        ),
+        Req::Post(
+            format!("/o/{b}/customers/unmatched/dismiss"),
+            vec![("domain", "planted.example")],
+        ),
+        Req::Post(
+            format!("/o/{b}/customers/unmatched/contacts"),
+            vec![("email", "planted@gmail.com"), ("customer_id", "")],
+        ),
         Req::Post(
             format!("/o/{b}/settings/matching"),
             vec![("internal_domains", "planted.example")],
