@@ -1,6 +1,9 @@
 //! What the benchmarks share: settings for an app on loopback, and a person signing up and
 //! connecting Fathom through the real pages.
 
+// Each benchmark compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
 use anyhow::{Context, bail};
 use debrief::config::Settings;
 use secrecy::SecretString;
@@ -85,7 +88,7 @@ pub async fn submit_connect_form(
 }
 
 /// The CSRF token a page carries.
-async fn csrf(browser: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+pub async fn csrf(browser: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     let html = browser.get(url).send().await?.text().await?;
     let marker = r#"name="csrf-token" content=""#;
     let start = html.find(marker).context("page has a CSRF token")? + marker.len();

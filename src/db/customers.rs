@@ -96,18 +96,9 @@ impl Cursor {
     }
 }
 
-/// Customers in `sort` order, optionally only those whose name contains `search` or whose
-/// domain starts with it, after `after`. The figures come from `customer_rollups`.
-pub async fn list(
-    db: &PgPool,
-    org: OrgId,
-    search: Option<&str>,
-    sort: Sort,
-    after: Option<&Cursor>,
-    limit: i64,
-) -> sqlx::Result<Vec<CustomerListItem>> {
-    let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-    let prefix = search.map(|s| format!("{}%", escape_like(&s.trim().to_lowercase())));
+/// The customers list's SQL for `sort` (binds: org, name pattern, domain prefix, cursor marker,
+/// cursor time, cursor count, cursor id, limit); public so the benchmark can explain it.
+pub fn list_sql(sort: Sort) -> String {
     // Static SQL per order (no input reaches it); each keyset matches its index.
     let (keyset, order) = match sort {
         Sort::Name => (
@@ -124,13 +115,7 @@ pub async fn list(
             "coalesce(r.meetings_30d, 0) desc, c.id desc",
         ),
     };
-    let (marker, at, count, id) = match after {
-        None => (None, None, 0, None),
-        Some(Cursor::Name(name, id)) => (Some(name.clone()), None, 0, Some(*id)),
-        Some(Cursor::Recent(at, id)) => (Some(String::new()), *at, 0, Some(*id)),
-        Some(Cursor::Active(n, id)) => (Some(String::new()), None, *n, Some(*id)),
-    };
-    let sql = format!(
+    format!(
         "select c.id, c.name,
                 (select string_agg(d.domain, ', ' order by d.domain) from customer_domains d
                   where d.org_id = c.org_id and d.customer_id = c.id) as domains,
@@ -150,7 +135,28 @@ pub async fn list(
            and {keyset}
          order by {order}
          limit $8"
-    );
+    )
+}
+
+/// Customers in `sort` order, optionally only those whose name contains `search` or whose
+/// domain starts with it, after `after`. The figures come from `customer_rollups`.
+pub async fn list(
+    db: &PgPool,
+    org: OrgId,
+    search: Option<&str>,
+    sort: Sort,
+    after: Option<&Cursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<CustomerListItem>> {
+    let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+    let prefix = search.map(|s| format!("{}%", escape_like(&s.trim().to_lowercase())));
+    let (marker, at, count, id) = match after {
+        None => (None, None, 0, None),
+        Some(Cursor::Name(name, id)) => (Some(name.clone()), None, 0, Some(*id)),
+        Some(Cursor::Recent(at, id)) => (Some(String::new()), *at, 0, Some(*id)),
+        Some(Cursor::Active(n, id)) => (Some(String::new()), None, *n, Some(*id)),
+    };
+    let sql = list_sql(sort);
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(org)
         .bind(pattern)
@@ -495,6 +501,18 @@ pub struct CustomerMeeting {
     pub summary_start: Option<String>,
 }
 
+/// The SQL of [`meetings`] (binds: org, customer, cursor time, cursor id, limit); public so the
+/// benchmark can explain it.
+pub const CUSTOMER_MEETINGS_SQL: &str =
+    "select m.id, m.title, m.started_at, mc.reason, mc.matched_emails,
+                left(m.summary_markdown, 400) as summary_start
+         from meeting_customers mc
+         join meetings m on m.org_id = mc.org_id and m.id = mc.meeting_id
+         where mc.org_id = $1 and mc.customer_id = $2
+           and ($3::timestamptz is null or (m.started_at, m.id) < ($3, $4))
+         order by m.started_at desc, m.id desc
+         limit $5";
+
 /// A customer's meetings, newest first, before the keyset position `before`.
 pub async fn meetings(
     db: &PgPool,
@@ -503,23 +521,14 @@ pub async fn meetings(
     before: Option<(DateTime<Utc>, MeetingId)>,
     limit: i64,
 ) -> sqlx::Result<Vec<CustomerMeeting>> {
-    sqlx::query_as(
-        "select m.id, m.title, m.started_at, mc.reason, mc.matched_emails,
-                left(m.summary_markdown, 400) as summary_start
-         from meeting_customers mc
-         join meetings m on m.org_id = mc.org_id and m.id = mc.meeting_id
-         where mc.org_id = $1 and mc.customer_id = $2
-           and ($3::timestamptz is null or (m.started_at, m.id) < ($3, $4))
-         order by m.started_at desc, m.id desc
-         limit $5",
-    )
-    .bind(org)
-    .bind(customer)
-    .bind(before.map(|(at, _)| at))
-    .bind(before.map(|(_, id)| id))
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    sqlx::query_as(CUSTOMER_MEETINGS_SQL)
+        .bind(org)
+        .bind(customer)
+        .bind(before.map(|(at, _)| at))
+        .bind(before.map(|(_, id)| id))
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// An open (not completed) action item from one of a customer's meetings.

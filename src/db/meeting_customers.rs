@@ -123,21 +123,19 @@ pub async fn decisions(
     Ok(by_meeting)
 }
 
-/// The stored links of `meetings`, locked until the caller's transaction ends (so two matches of
-/// one meeting write one after the other).
+/// The stored links of `meetings`, read after taking the org's matching lock, held until the
+/// caller's transaction ends: matches of one org write one after the other, so none writes what
+/// it computed from links another has just replaced. (One lock per batch, rather than a row lock
+/// on every meeting, which would write each meeting's row.)
 pub async fn links_for_update(
     conn: &mut PgConnection,
     org: OrgId,
     meetings: &[MeetingId],
 ) -> sqlx::Result<HashMap<MeetingId, Vec<Link>>> {
-    // Lock the meetings themselves: a meeting without links yet has no link row to lock.
-    sqlx::query(
-        "select 1 from meetings where org_id = $1 and id = any($2) order by id for no key update",
-    )
-    .bind(org)
-    .bind(meetings)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('debrief.match:' || $1::text, 0))")
+        .bind(org)
+        .execute(&mut *conn)
+        .await?;
     let rows: Vec<(MeetingId, CustomerId, String, Vec<String>)> = sqlx::query_as(
         "select meeting_id, customer_id, reason, matched_emails from meeting_customers
          where org_id = $1 and meeting_id = any($2)",

@@ -25,6 +25,41 @@ pub struct Hit {
     pub customers: Vec<String>,
 }
 
+/// The SQL of [`meetings`] (binds: org, query, customer, cursor time, cursor id, headline
+/// options, limit); public so the benchmark can explain it.
+pub const SEARCH_SQL: &str = "with hits as (
+             select m.id from meetings m
+              where m.org_id = $1 and m.search_vector @@ websearch_to_tsquery('english', $2)
+             union
+             select l.meeting_id from meeting_transcript_lines l
+              where l.org_id = $1 and to_tsvector('english', left(l.text, 10000)) @@ websearch_to_tsquery('english', $2))
+         select m.id, m.title, m.started_at,
+                coalesce(
+                    case when to_tsvector('english', left(coalesce(m.summary_markdown, ''), 200000)) @@ websearch_to_tsquery('english', $2)
+                         then ts_headline('english',
+                                  translate(left(m.summary_markdown, 200000), U&'\\E000\\E001', ''),
+                                  websearch_to_tsquery('english', $2), $6) end,
+                    (select ts_headline('english', translate(left(l.text, 10000), U&'\\E000\\E001', ''),
+                                        websearch_to_tsquery('english', $2), $6)
+                       from meeting_transcript_lines l
+                      where l.org_id = m.org_id and l.meeting_id = m.id
+                        and to_tsvector('english', left(l.text, 10000)) @@ websearch_to_tsquery('english', $2)
+                      order by l.position limit 1),
+                    ts_headline('english', translate(m.title, U&'\\E000\\E001', ''), websearch_to_tsquery('english', $2), $6)
+                ) as snippet,
+                array(select c.name from meeting_customers mc
+                        join customers c on c.org_id = mc.org_id and c.id = mc.customer_id
+                       where mc.org_id = m.org_id and mc.meeting_id = m.id
+                       order by lower(c.name)) as customers
+         from hits h
+         join meetings m on m.org_id = $1 and m.id = h.id
+         where ($3::uuid is null or exists (select 1 from meeting_customers mc
+                                             where mc.org_id = $1 and mc.meeting_id = m.id
+                                               and mc.customer_id = $3))
+           and ($4::timestamptz is null or (m.started_at, m.id) < ($4, $5))
+         order by m.started_at desc, m.id desc
+         limit $7";
+
 /// Meetings of `org` (optionally only `customer`'s) matching `query`, newest first, before the
 /// keyset position `before`.
 pub async fn meetings(
@@ -35,53 +70,23 @@ pub async fn meetings(
     before: Option<(DateTime<Utc>, MeetingId)>,
     limit: i64,
 ) -> sqlx::Result<Vec<Hit>> {
-    sqlx::query_as(
-        "with q as (select websearch_to_tsquery('english', $2) as query),
-         hits as (
-             select m.id from meetings m, q
-              where m.org_id = $1 and m.search_vector @@ q.query
-             union
-             select l.meeting_id from meeting_transcript_lines l, q
-              where l.org_id = $1 and to_tsvector('english', left(l.text, 10000)) @@ q.query)
-         select m.id, m.title, m.started_at,
-                coalesce(
-                    case when to_tsvector('english', left(coalesce(m.summary_markdown, ''), 200000)) @@ q.query
-                         then ts_headline('english',
-                                  translate(left(m.summary_markdown, 200000), U&'\\E000\\E001', ''),
-                                  q.query, $6) end,
-                    (select ts_headline('english', translate(left(l.text, 10000), U&'\\E000\\E001', ''),
-                                        q.query, $6)
-                       from meeting_transcript_lines l
-                      where l.org_id = m.org_id and l.meeting_id = m.id
-                        and to_tsvector('english', left(l.text, 10000)) @@ q.query
-                      order by l.position limit 1),
-                    ts_headline('english', translate(m.title, U&'\\E000\\E001', ''), q.query, $6)
-                ) as snippet,
-                array(select c.name from meeting_customers mc
-                        join customers c on c.org_id = mc.org_id and c.id = mc.customer_id
-                       where mc.org_id = m.org_id and mc.meeting_id = m.id
-                       order by lower(c.name)) as customers
-         from hits h
-         join meetings m on m.org_id = $1 and m.id = h.id
-         cross join q
-         where ($3::uuid is null or exists (select 1 from meeting_customers mc
-                                             where mc.org_id = $1 and mc.meeting_id = m.id
-                                               and mc.customer_id = $3))
-           and ($4::timestamptz is null or (m.started_at, m.id) < ($4, $5))
-         order by m.started_at desc, m.id desc
-         limit $7",
-    )
-    .bind(org)
-    .bind(query)
-    .bind(customer)
-    .bind(before.map(|(at, _)| at))
-    .bind(before.map(|(_, id)| id))
-    .bind(format!(
+    sqlx::query_as(SEARCH_SQL)
+        .bind(org)
+        .bind(query)
+        .bind(customer)
+        .bind(before.map(|(at, _)| at))
+        .bind(before.map(|(_, id)| id))
+        .bind(headline_options())
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// `ts_headline`'s options: the markers, and passages of 10–30 words.
+pub fn headline_options() -> String {
+    format!(
         "StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \""
-    ))
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    )
 }
 
 /// Whether `query` has anything to search for (not only stop words or punctuation).
