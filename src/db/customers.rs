@@ -106,13 +106,13 @@ pub fn list_sql(sort: Sort) -> String {
             "lower(c.name), c.id",
         ),
         Sort::Recent => (
-            "($4::text is null or (coalesce(r.last_meeting_at, '-infinity'), c.id)
+            "($4::text is null or (coalesce(r.last_meeting_at, '-infinity'), r.customer_id)
                                   < (coalesce($5, '-infinity'::timestamptz), $7))",
-            "coalesce(r.last_meeting_at, '-infinity') desc, c.id desc",
+            "coalesce(r.last_meeting_at, '-infinity') desc, r.customer_id desc",
         ),
         Sort::Active => (
-            "($4::text is null or (coalesce(r.meetings_30d, 0), c.id) < ($6, $7))",
-            "coalesce(r.meetings_30d, 0) desc, c.id desc",
+            "($4::text is null or (r.meetings_30d, r.customer_id) < ($6, $7))",
+            "r.meetings_30d desc, r.customer_id desc",
         ),
     };
     format!(
@@ -121,13 +121,10 @@ pub fn list_sql(sort: Sort) -> String {
                   where d.org_id = c.org_id and d.customer_id = c.id) as domains,
                 (select count(*) from contacts k
                   where k.org_id = c.org_id and k.customer_id = c.id) as contact_count,
-                r.last_meeting_at,
-                coalesce(r.meetings_30d, 0) as meetings_30d,
-                coalesce(r.meetings_total, 0) as meetings_total,
-                coalesce(r.weekly, '{{}}') as weekly
+                r.last_meeting_at, r.meetings_30d, r.meetings_total, r.weekly
          from customers c
-         left join customer_rollups r on r.org_id = c.org_id and r.customer_id = c.id
-         where c.org_id = $1
+         join customer_rollups r on r.org_id = c.org_id and r.customer_id = c.id
+         where c.org_id = $1 and r.org_id = $1
            and ($2::text is null
                 or lower(c.name) like $2
                 or exists (select 1 from customer_domains d

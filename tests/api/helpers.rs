@@ -542,3 +542,13 @@ pub fn select_attr(html: &str, selector: &str, attr: &str) -> Option<String> {
         .and_then(|e| e.value().attr(attr))
         .map(str::to_owned)
 }
+
+/// An attribute of every element matching `selector` that has it, in document order.
+pub fn select_attrs(html: &str, selector: &str, attr: &str) -> Vec<String> {
+    let doc = Html::parse_document(html);
+    let sel = Selector::parse(selector).expect("valid selector");
+    doc.select(&sel)
+        .filter_map(|e| e.value().attr(attr))
+        .map(str::to_owned)
+        .collect()
+}
