@@ -28,11 +28,22 @@ pub struct Hit {
 /// The SQL of [`meetings`] (binds: org, query, customer, cursor time, cursor id, headline
 /// options, limit); public so the benchmark can explain it.
 pub const SEARCH_SQL: &str = "with hits as (
-             select m.id from meetings m
+             select m.id, m.started_at from meetings m
               where m.org_id = $1 and m.search_vector @@ websearch_to_tsquery('english', $2)
              union
-             select l.meeting_id from meeting_transcript_lines l
-              where l.org_id = $1 and to_tsvector('english', left(l.text, 10000)) @@ websearch_to_tsquery('english', $2))
+             select m.id, m.started_at
+               from (select distinct l.meeting_id from meeting_transcript_lines l
+                      where l.org_id = $1
+                        and to_tsvector('english', left(l.text, 10000)) @@ websearch_to_tsquery('english', $2)) t
+               join meetings m on m.org_id = $1 and m.id = t.meeting_id),
+         page as (
+             select h.id, h.started_at from hits h
+              where ($3::uuid is null or exists (select 1 from meeting_customers mc
+                                                  where mc.org_id = $1 and mc.meeting_id = h.id
+                                                    and mc.customer_id = $3))
+                and ($4::timestamptz is null or (h.started_at, h.id) < ($4, $5))
+              order by h.started_at desc, h.id desc
+              limit $7)
          select m.id, m.title, m.started_at,
                 coalesce(
                     case when to_tsvector('english', left(coalesce(m.summary_markdown, ''), 200000)) @@ websearch_to_tsquery('english', $2)
@@ -51,14 +62,9 @@ pub const SEARCH_SQL: &str = "with hits as (
                         join customers c on c.org_id = mc.org_id and c.id = mc.customer_id
                        where mc.org_id = m.org_id and mc.meeting_id = m.id
                        order by lower(c.name)) as customers
-         from hits h
-         join meetings m on m.org_id = $1 and m.id = h.id
-         where ($3::uuid is null or exists (select 1 from meeting_customers mc
-                                             where mc.org_id = $1 and mc.meeting_id = m.id
-                                               and mc.customer_id = $3))
-           and ($4::timestamptz is null or (m.started_at, m.id) < ($4, $5))
-         order by m.started_at desc, m.id desc
-         limit $7";
+         from page p
+         join meetings m on m.org_id = $1 and m.id = p.id
+         order by p.started_at desc, p.id desc";
 
 /// Meetings of `org` (optionally only `customer`'s) matching `query`, newest first, before the
 /// keyset position `before`.

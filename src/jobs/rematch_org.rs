@@ -9,7 +9,7 @@ use crate::jobs::{self, RematchOrg};
 use crate::state::AppState;
 
 /// Meetings per batch.
-pub const REMATCH_BATCH: i64 = 2_000;
+pub const REMATCH_BATCH: i64 = 5_000;
 
 /// Runs `RematchOrg`; returns what it changed in all.
 pub async fn rematch_org(state: &AppState, args: RematchOrg) -> anyhow::Result<MatchCounts> {
