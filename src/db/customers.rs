@@ -227,6 +227,25 @@ pub async fn create(
     Ok(id)
 }
 
+/// Creates a customer with its domains; `Err((domain, owner))` when another customer of the org
+/// has one of them (the caller rolls back).
+pub async fn create_with_domains(
+    conn: &mut PgConnection,
+    org: OrgId,
+    name: &str,
+    notes: &str,
+    source: Source,
+    domains: &[CompanyDomain],
+) -> sqlx::Result<Result<CustomerId, (CompanyDomain, String)>> {
+    let id = create(conn, org, name, notes, source).await?;
+    for domain in domains {
+        if let Err(DomainTaken::ByOther(owner)) = add_domain(conn, org, id, domain).await? {
+            return Ok(Err((domain.clone(), owner)));
+        }
+    }
+    Ok(Ok(id))
+}
+
 /// Renames a customer and replaces its notes; `false` when there is no such customer.
 pub async fn update(
     conn: &mut PgConnection,

@@ -285,17 +285,23 @@ pub async fn create_customer(
         (n, d, x) => return invalid(n.err(), d.err(), x.err()).await,
     };
     let mut tx = state.db.begin().await?;
-    let id = db::customers::create(&mut tx, ctx.org.id, &name, &notes, Source::Manual).await?;
-    for domain in &domains {
-        match db::customers::add_domain(&mut tx, ctx.org.id, id, domain).await? {
-            Ok(()) | Err(DomainTaken::Already) => {}
-            Err(DomainTaken::ByOther(owner)) => {
-                tx.rollback().await?;
-                let message = format!("{domain} already belongs to {owner}.");
-                return invalid(None, Some(message), None).await;
-            }
+    let created = db::customers::create_with_domains(
+        &mut tx,
+        ctx.org.id,
+        &name,
+        &notes,
+        Source::Manual,
+        &domains,
+    )
+    .await?;
+    let id = match created {
+        Ok(id) => id,
+        Err((domain, owner)) => {
+            tx.rollback().await?;
+            let message = format!("{domain} already belongs to {owner}.");
+            return invalid(None, Some(message), None).await;
         }
-    }
+    };
     if !domains.is_empty() {
         jobs::request_rematch(&mut tx, ctx.org.id).await?;
     }
@@ -371,6 +377,27 @@ pub struct ContactInput {
     pub email_error: Option<String>,
     pub name_error: Option<String>,
     pub title_error: Option<String>,
+}
+
+impl ContactInput {
+    /// The form as typed, its email another customer's contact already.
+    fn email_taken(
+        email: &Email,
+        name: Option<String>,
+        title: Option<String>,
+        owner: &str,
+    ) -> ContactInput {
+        ContactInput {
+            email: email.as_str().to_owned(),
+            name: name.unwrap_or_default(),
+            title: title.unwrap_or_default(),
+            email_error: Some(format!(
+                "{} is already a contact of {owner}.",
+                email.as_str()
+            )),
+            ..ContactInput::default()
+        }
+    }
 }
 
 /// `?before=` for older meetings.
@@ -685,7 +712,7 @@ fn check_contact(
             name: form.name.trim().to_owned(),
             title: form.title.trim().to_owned(),
             email_error: e.err().map(|m| {
-                if m.starts_with("Enter your") {
+                if form.email.trim().is_empty() {
                     "Enter the contact's email address.".to_owned()
                 } else {
                     m.to_owned()
@@ -727,17 +754,11 @@ pub async fn create_contact(
         Ok(_) => {}
         Err(owner) => {
             tx.rollback().await?;
-            let input = ContactInput {
-                email: email.as_str().to_owned(),
-                name: name.unwrap_or_default(),
-                title: title.unwrap_or_default(),
-                email_error: Some(format!(
-                    "{} is already a contact of {owner}.",
-                    email.as_str()
-                )),
-                ..ContactInput::default()
-            };
-            return refused(input, customer).await;
+            return refused(
+                ContactInput::email_taken(&email, name, title, &owner),
+                customer,
+            )
+            .await;
         }
     }
     jobs::request_rematch(&mut tx, ctx.org.id).await?;
@@ -842,17 +863,11 @@ pub async fn update_contact(
         Ok(false) => return Err(AppError::NotFound),
         Err(owner) => {
             tx.rollback().await?;
-            let input = ContactInput {
-                email: email.as_str().to_owned(),
-                name: name.unwrap_or_default(),
-                title: title.unwrap_or_default(),
-                email_error: Some(format!(
-                    "{} is already a contact of {owner}.",
-                    email.as_str()
-                )),
-                ..ContactInput::default()
-            };
-            return refused(input, customer).await;
+            return refused(
+                ContactInput::email_taken(&email, name, title, &owner),
+                customer,
+            )
+            .await;
         }
     }
     jobs::request_rematch(&mut tx, ctx.org.id).await?;

@@ -16,7 +16,7 @@ use tower_sessions::Session;
 
 use crate::auth::extractors::OrgContext;
 use crate::db;
-use crate::db::customers::{ContactFields, DomainTaken, Source};
+use crate::db::customers::{ContactFields, Source};
 use crate::db::unmatched_meetings::{DomainSeen, PersonSeen, READ_LIMIT};
 use crate::domain::{CompanyDomain, CustomerId, Email};
 use crate::error::{AppError, AppResult};
@@ -118,17 +118,24 @@ pub async fn create_suggested_customer(
         n => n.to_owned(),
     };
     let mut tx = state.db.begin().await?;
-    let id = db::customers::create(&mut tx, ctx.org.id, &name, "", Source::Manual).await?;
-    if let Err(taken) = db::customers::add_domain(&mut tx, ctx.org.id, id, &domain).await? {
-        tx.rollback().await?;
-        let owner = match taken {
-            DomainTaken::ByOther(owner) => owner,
-            DomainTaken::Already => name,
-        };
-        return Err(AppError::Conflict(format!(
-            "{domain} already belongs to {owner}."
-        )));
-    }
+    let created = db::customers::create_with_domains(
+        &mut tx,
+        ctx.org.id,
+        &name,
+        "",
+        Source::Manual,
+        std::slice::from_ref(&domain),
+    )
+    .await?;
+    let id = match created {
+        Ok(id) => id,
+        Err((domain, owner)) => {
+            tx.rollback().await?;
+            return Err(AppError::Conflict(format!(
+                "{domain} already belongs to {owner}."
+            )));
+        }
+    };
     jobs::request_rematch(&mut tx, ctx.org.id).await?;
     tx.commit().await?;
     flash(

@@ -39,15 +39,7 @@ async fn add_contact(browser: &Browser, slug: &str, customer: &str, email: &str)
 async fn meeting_with(app: &TestApp, title: &str, invitees: &[&str]) -> String {
     let spec = MeetingSpec {
         title: Some(title.to_owned()),
-        invitees: Some(
-            invitees
-                .iter()
-                .map(|email| InviteeSpec {
-                    name: Some(email.split('@').next().unwrap().to_owned()),
-                    email: Some((*email).to_owned()),
-                })
-                .collect(),
-        ),
+        invitees: Some(crate::helpers::invitees(invitees)),
         ..MeetingSpec::default()
     };
     let meeting = app.fathom().add_meeting(ADA_FATHOM_KEY, spec).unwrap();

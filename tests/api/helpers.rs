@@ -552,3 +552,14 @@ pub fn select_attrs(html: &str, selector: &str, attr: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// Calendar invitees for a simulated meeting, one per email (named after the email's local part).
+pub fn invitees(emails: &[&str]) -> Vec<debrief::sim::fathom::InviteeSpec> {
+    emails
+        .iter()
+        .map(|email| debrief::sim::fathom::InviteeSpec {
+            name: Some(email.split('@').next().unwrap_or_default().to_owned()),
+            email: Some((*email).to_owned()),
+        })
+        .collect()
+}

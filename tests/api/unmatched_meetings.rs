@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 
 use crate::helpers::{ADA_FATHOM_KEY, location, select_texts, spawn_app};
-use debrief::sim::fathom::{InviteeSpec, MeetingSpec};
+use debrief::sim::fathom::MeetingSpec;
 
 #[sqlx::test]
 async fn suggestions_become_customers_or_go_away_and_free_mail_people_become_contacts(db: PgPool) {
@@ -24,15 +24,7 @@ async fn suggestions_become_customers_or_go_away_and_free_mail_people_become_con
     ] {
         let spec = MeetingSpec {
             title: Some(title.into()),
-            invitees: Some(
-                emails
-                    .iter()
-                    .map(|e| InviteeSpec {
-                        name: Some(e.split('@').next().unwrap().into()),
-                        email: Some((*e).into()),
-                    })
-                    .collect(),
-            ),
+            invitees: Some(crate::helpers::invitees(&emails)),
             ..MeetingSpec::default()
         };
         app.fathom().add_meeting(ADA_FATHOM_KEY, spec).unwrap();
