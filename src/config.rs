@@ -52,6 +52,12 @@ pub struct Settings {
     #[serde(default)]
     pub signup_throttle: SignupThrottleSettings,
     pub fathom: FathomSettings,
+    /// HubSpot's OAuth app and API (a CRM connection).
+    #[serde(default)]
+    pub hubspot: HubspotSettings,
+    /// Salesforce's OAuth app and API (a CRM connection).
+    #[serde(default)]
+    pub salesforce: SalesforceSettings,
     /// `debrief run --demo`: Fathom is the built-in simulator (set by the command line, not YAML).
     #[serde(skip)]
     pub demo: bool,
@@ -184,6 +190,113 @@ pub struct FathomSettings {
     /// Spacing of calls when Fathom sends no rate-limit headers (30 heavy calls a minute).
     #[serde(default = "default_sync_headerless_interval_ms")]
     pub sync_headerless_interval_ms: u64,
+}
+
+/// HubSpot: the public app's credentials and where its OAuth and API live.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HubspotSettings {
+    /// The app's client id; unset → HubSpot shows as "not configured".
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    #[serde(default = "default_hubspot_authorize_url")]
+    pub authorize_url: Url,
+    #[serde(default = "default_hubspot_token_url")]
+    pub token_url: Url,
+    #[serde(default = "default_hubspot_api_base_url")]
+    pub api_base_url: Url,
+    /// Calls per 10 s per portal Debrief allows itself (HubSpot's limit for OAuth apps is 110).
+    #[serde(default = "default_hubspot_requests_per_10s")]
+    pub requests_per_10s: u32,
+    /// Search calls per second per portal (HubSpot's limit is 5).
+    #[serde(default = "default_hubspot_search_per_second")]
+    pub search_per_second: u32,
+    /// Every call to HubSpot gives up after this many seconds.
+    #[serde(default = "default_crm_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for HubspotSettings {
+    fn default() -> Self {
+        HubspotSettings {
+            client_id: None,
+            client_secret: None,
+            authorize_url: default_hubspot_authorize_url(),
+            token_url: default_hubspot_token_url(),
+            api_base_url: default_hubspot_api_base_url(),
+            requests_per_10s: default_hubspot_requests_per_10s(),
+            search_per_second: default_hubspot_search_per_second(),
+            timeout_seconds: default_crm_timeout_seconds(),
+        }
+    }
+}
+
+fn parse_default(url: &str) -> Url {
+    Url::parse(url).unwrap_or_else(|_| unreachable!("default URLs are valid"))
+}
+
+fn default_hubspot_authorize_url() -> Url {
+    parse_default("https://app.hubspot.com/oauth/authorize")
+}
+
+fn default_hubspot_token_url() -> Url {
+    parse_default("https://api.hubapi.com/oauth/v1/token")
+}
+
+fn default_hubspot_api_base_url() -> Url {
+    parse_default("https://api.hubapi.com")
+}
+
+fn default_hubspot_requests_per_10s() -> u32 {
+    110
+}
+
+fn default_hubspot_search_per_second() -> u32 {
+    4
+}
+
+/// Salesforce: the External Client App's credentials, the login host and the REST version.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SalesforceSettings {
+    /// The app's consumer key; unset → Salesforce shows as "not configured".
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    /// Authorize, token and revoke are under `{login_url}/services/oauth2/`.
+    #[serde(default = "default_salesforce_login_url")]
+    pub login_url: Url,
+    /// REST API version, e.g. `v65.0`.
+    #[serde(default = "default_salesforce_api_version")]
+    pub api_version: String,
+    /// Every call to Salesforce gives up after this many seconds.
+    #[serde(default = "default_crm_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for SalesforceSettings {
+    fn default() -> Self {
+        SalesforceSettings {
+            client_id: None,
+            client_secret: None,
+            login_url: default_salesforce_login_url(),
+            api_version: default_salesforce_api_version(),
+            timeout_seconds: default_crm_timeout_seconds(),
+        }
+    }
+}
+
+fn default_crm_timeout_seconds() -> u64 {
+    20
+}
+
+fn default_salesforce_login_url() -> Url {
+    parse_default("https://login.salesforce.com")
+}
+
+fn default_salesforce_api_version() -> String {
+    "v65.0".to_owned()
 }
 
 fn default_initial_sync_days() -> i64 {

@@ -36,6 +36,11 @@ pub const API_KEY_FIELD: &str = "fathom_api_key";
 /// `field` of a Fathom webhook secret's encryption binding.
 pub const WEBHOOK_SECRET_FIELD: &str = "fathom_webhook_secret";
 
+/// `field` of a CRM connection's access token's encryption binding.
+pub const CRM_ACCESS_TOKEN_FIELD: &str = "crm_access_token";
+/// `field` of a CRM connection's refresh token's encryption binding.
+pub const CRM_REFRESH_TOKEN_FIELD: &str = "crm_refresh_token";
+
 /// A Fathom connection's API key in clear, if its ciphertext decrypts under the connection's
 /// binding.
 pub fn decrypt_fathom_api_key(

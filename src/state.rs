@@ -24,6 +24,10 @@ pub struct AppState {
     pub fathom_events: Arc<crate::integrations::fathom_event_writer::EventWriter>,
     /// Fathom's API at the configured base URL.
     pub fathom: FathomClient,
+    /// HTTP client for the CRMs (OAuth and APIs): no redirects followed, bounded timeouts.
+    pub crm_http: reqwest::Client,
+    /// Per-account pacing of CRM calls, shared by every job of this process.
+    pub crm_pacers: Arc<crate::crm::pacing::Pacers>,
 }
 
 impl AppState {
@@ -35,7 +39,19 @@ impl AppState {
             Duration::from_secs(settings.fathom.timeout_seconds),
         )?
         .with_max_body_bytes(settings.fathom.max_response_bytes);
+        let crm_timeout = settings
+            .hubspot
+            .timeout_seconds
+            .max(settings.salesforce.timeout_seconds);
+        let crm_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(crm_timeout))
+            .connect_timeout(Duration::from_secs(crm_timeout.min(10)))
+            .user_agent(concat!("Debrief/", env!("CARGO_PKG_VERSION")))
+            .build()?;
         Ok(AppState {
+            crm_http,
+            crm_pacers: Arc::default(),
             fathom_events: Arc::new(crate::integrations::fathom_event_writer::EventWriter::new(
                 db.clone(),
             )),

@@ -17,17 +17,23 @@ pub enum AuditAction {
     FathomWebhookCleanupAbandoned,
     FathomNeedsReconnect,
     SecretsRotated,
+    CrmConnected,
+    CrmDisconnected,
+    CrmNeedsReconnect,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 6] = [
+    pub const ALL: [AuditAction; 9] = [
         AuditAction::FathomConnected,
         AuditAction::FathomKeyReplaced,
         AuditAction::FathomDisconnected,
         AuditAction::FathomWebhookCleanupAbandoned,
         AuditAction::FathomNeedsReconnect,
         AuditAction::SecretsRotated,
+        AuditAction::CrmConnected,
+        AuditAction::CrmDisconnected,
+        AuditAction::CrmNeedsReconnect,
     ];
 
     /// The stored name (`fathom.connected`, …).
@@ -39,6 +45,9 @@ impl AuditAction {
             AuditAction::FathomWebhookCleanupAbandoned => "fathom.webhook_cleanup_abandoned",
             AuditAction::FathomNeedsReconnect => "fathom.needs_reconnect",
             AuditAction::SecretsRotated => "secrets.rotated",
+            AuditAction::CrmConnected => "crm.connected",
+            AuditAction::CrmDisconnected => "crm.disconnected",
+            AuditAction::CrmNeedsReconnect => "crm.needs_reconnect",
         }
     }
 
@@ -51,6 +60,9 @@ impl AuditAction {
             AuditAction::FathomWebhookCleanupAbandoned => "Could not delete a Fathom webhook",
             AuditAction::FathomNeedsReconnect => "Fathom rejected a key",
             AuditAction::SecretsRotated => "Re-encrypted secrets with a new master key",
+            AuditAction::CrmConnected => "Connected a CRM",
+            AuditAction::CrmDisconnected => "Disconnected a CRM",
+            AuditAction::CrmNeedsReconnect => "A CRM refused Debrief's access",
         }
     }
 }

@@ -72,3 +72,11 @@ id_type!(
     /// Identifies one CSV import of customers or contacts.
     ImportId
 );
+id_type!(
+    /// Identifies one CRM account (a HubSpot portal, a Salesforce org) connected to an organisation.
+    CrmConnectionId
+);
+id_type!(
+    /// Identifies one import of customers from a CRM connection.
+    CrmImportRunId
+);

@@ -23,6 +23,10 @@ pub struct MatchCounts {
     pub removed: u64,
     /// Customers linked to these meetings before or after (whose figures may have moved).
     pub touched: Vec<CustomerId>,
+    /// Meetings whose set of customers changed.
+    pub changed: Vec<MeetingId>,
+    /// Meetings linked to at least one customer now.
+    pub linked: Vec<MeetingId>,
 }
 
 /// The batch's contacts and domain owners, as matching asks for them.
@@ -88,11 +92,28 @@ pub async fn match_batch(
         .collect();
     touched.sort();
     touched.dedup();
+    let customers = |links: Option<&Vec<matching::Link>>| {
+        let mut c: Vec<CustomerId> = links.into_iter().flatten().map(|l| l.customer).collect();
+        c.sort();
+        c
+    };
+    let changed = meetings
+        .iter()
+        .copied()
+        .filter(|m| customers(stored.get(m)) != customers(wanted.get(m)))
+        .collect();
+    let linked = meetings
+        .iter()
+        .copied()
+        .filter(|m| wanted.get(m).is_some_and(|l| !l.is_empty()))
+        .collect();
     Ok(MatchCounts {
         meetings: meetings.len(),
         written,
         removed,
         touched,
+        changed,
+        linked,
     })
 }
 
@@ -104,6 +125,8 @@ pub async fn match_meeting(state: &AppState, args: MatchMeeting) -> anyhow::Resu
     // Their meetings changed (that is why matching ran), so their figures may have too.
     jobs::enqueue_refresh_customer_rollups(&mut tx, args.org_id, Some(counts.touched.clone()))
         .await?;
+    // The meeting itself changed (that is why it was matched): its CRM records follow.
+    jobs::enqueue_pushes(&mut tx, args.org_id, &counts.linked).await?;
     tx.commit().await?;
     tracing::info!(org_id = %args.org_id, meetings = counts.meetings, written = counts.written,
         removed = counts.removed, "meetings matched to customers");

@@ -2,8 +2,12 @@
 //! of the code enqueues through the functions here (inside its own transaction where it matters)
 //! and writes jobs as plain async functions over their arguments (ids only, never secrets).
 
+pub mod crm_access;
+pub mod crm_calls;
+pub mod import_crm_customers;
 pub mod match_meeting;
 pub mod process_fathom_event;
+pub mod push_meeting_to_crm;
 pub mod refresh_customer_rollups;
 pub mod rematch_org;
 pub mod sync_fathom;
@@ -24,10 +28,16 @@ use uuid::Uuid;
 use crate::db;
 use crate::db::fathom_sync_runs::{NewRun, Opened, SyncSource};
 use crate::domain::sync_window::{SyncWindow, WindowRules, next_hourly_sync};
-use crate::domain::{CustomerId, EventId, FathomConnectionId, MeetingId, OrgId, SyncRunId, UserId};
+use crate::db::crm_import_runs::ImportSource;
+use crate::domain::{
+    CrmConnectionId, CrmImportRunId, CustomerId, EventId, FathomConnectionId, MeetingId, OrgId,
+    SyncRunId, UserId,
+};
 use crate::state::AppState;
 
+pub use import_crm_customers::import_crm_customers;
 pub use match_meeting::match_meeting;
+pub use push_meeting_to_crm::push_meeting_to_crm;
 pub use process_fathom_event::process_fathom_event;
 pub use refresh_customer_rollups::refresh_customer_rollups;
 pub use rematch_org::rematch_org;
@@ -43,6 +53,12 @@ const SYNC_FATHOM_QUEUE: &str = "sync_fathom";
 const MATCH_MEETING_QUEUE: &str = "match_meeting";
 /// Queue of `RefreshCustomerRollups` tasks.
 const REFRESH_CUSTOMER_ROLLUPS_QUEUE: &str = "refresh_customer_rollups";
+/// Queue of `ImportCrmCustomers` tasks.
+const IMPORT_CRM_CUSTOMERS_QUEUE: &str = "import_crm_customers";
+/// Queue of `PushMeetingToCrm` tasks.
+const PUSH_MEETING_TO_CRM_QUEUE: &str = "push_meeting_to_crm";
+/// Pushes one worker process runs at once (each mostly waits on the CRM; the pacer spaces them).
+const PUSH_CONCURRENCY: usize = 4;
 /// Queue of `RematchOrg` tasks.
 const REMATCH_ORG_QUEUE: &str = "rematch_org";
 /// How long a re-match waits after the first edit that asked for it, so the edits that follow
@@ -117,6 +133,26 @@ pub struct RematchOrg {
 pub struct RefreshCustomerRollups {
     pub org_id: OrgId,
     pub customer_ids: Option<Vec<CustomerId>>,
+}
+
+/// Import customers from one CRM connection; the run row (`crm_import_runs`) holds its window
+/// and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportCrmCustomers {
+    pub org_id: OrgId,
+    pub connection_id: CrmConnectionId,
+    pub run_id: CrmImportRunId,
+}
+
+/// Write one meeting to one CRM connection (or update what was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushMeetingToCrm {
+    pub org_id: OrgId,
+    pub meeting_id: MeetingId,
+    pub connection_id: CrmConnectionId,
+    /// 1 for the first attempt; retries after transient failures count up.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
 }
 
 fn first_attempt() -> u32 {
@@ -251,6 +287,109 @@ pub async fn enqueue_match_meeting(
     apalis_postgres::queries::push_tasks(conn, MATCH_MEETING_QUEUE, vec![task])
         .await
         .map_err(|e| anyhow::anyhow!("could not enqueue MatchMeeting: {e}"))
+}
+
+/// Queues a CRM import of `connection` unless one is open, in the caller's transaction: the
+/// first (everything) or an incremental one (what changed since the newest record seen, with an
+/// overlap). Returns the new run, or `None` when one was already open.
+pub async fn request_crm_import(
+    conn: &mut PgConnection,
+    org: OrgId,
+    connection: CrmConnectionId,
+    source: ImportSource,
+    requested_by: Option<UserId>,
+) -> anyhow::Result<Option<CrmImportRunId>> {
+    let since = match source {
+        ImportSource::Initial => None,
+        _ => db::crm_connections::get(conn, org, connection)
+            .await?
+            .and_then(|c| c.imported_through)
+            .map(|t| t - import_crm_customers::OVERLAP),
+    };
+    let Some(run_id) =
+        db::crm_import_runs::open(conn, org, connection, source, since, requested_by).await?
+    else {
+        return Ok(None);
+    };
+    let args = ImportCrmCustomers {
+        org_id: org,
+        connection_id: connection,
+        run_id,
+    };
+    let task = TaskBuilder::new(serde_json::to_vec(&args)?)
+        .max_attempts(MAX_ATTEMPTS)
+        .build();
+    apalis_postgres::queries::push_tasks(conn, IMPORT_CRM_CUSTOMERS_QUEUE, vec![task])
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue ImportCrmCustomers: {e}"))?;
+    Ok(Some(run_id))
+}
+
+/// Queues `PushMeetingToCrm` for each of `meetings` and each CRM connection of the org that
+/// pushes, in the caller's transaction (nothing when there are none).
+pub async fn enqueue_pushes(
+    conn: &mut PgConnection,
+    org: OrgId,
+    meetings: &[MeetingId],
+) -> anyhow::Result<()> {
+    if meetings.is_empty() {
+        return Ok(());
+    }
+    let connections = db::crm_connections::pushing(conn, org).await?;
+    if connections.is_empty() {
+        return Ok(());
+    }
+    let mut tasks = Vec::with_capacity(meetings.len() * connections.len());
+    for meeting in meetings {
+        for connection in &connections {
+            let args = PushMeetingToCrm {
+                org_id: org,
+                meeting_id: *meeting,
+                connection_id: *connection,
+                attempt: 1,
+            };
+            tasks.push(
+                TaskBuilder::new(serde_json::to_vec(&args)?)
+                    .max_attempts(MAX_ATTEMPTS)
+                    .build(),
+            );
+        }
+    }
+    apalis_postgres::queries::push_tasks(conn, PUSH_MEETING_TO_CRM_QUEUE, tasks)
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue PushMeetingToCrm: {e}"))
+}
+
+/// Queues one `PushMeetingToCrm` to run after `pause` (a retry, or a person's *Retry*).
+pub async fn enqueue_push_after(
+    conn: &mut PgConnection,
+    args: PushMeetingToCrm,
+    pause: Duration,
+) -> anyhow::Result<()> {
+    let task = TaskBuilder::new(serde_json::to_vec(&args)?)
+        .max_attempts(MAX_ATTEMPTS)
+        .run_after(pause)
+        .build();
+    apalis_postgres::queries::push_tasks(conn, PUSH_MEETING_TO_CRM_QUEUE, vec![task])
+        .await
+        .map_err(|e| anyhow::anyhow!("could not enqueue PushMeetingToCrm: {e}"))
+}
+
+/// Queues the hourly import of every active CRM connection whose hour has come.
+pub async fn enqueue_due_crm_imports(state: &AppState) -> anyhow::Result<usize> {
+    let mut tx = state.db.begin().await?;
+    let due = db::crm_connections::take_due_imports(&mut tx, SCHEDULE_BATCH).await?;
+    let mut queued = 0;
+    for (org, connection) in &due {
+        if request_crm_import(&mut tx, *org, *connection, ImportSource::Hourly, None)
+            .await?
+            .is_some()
+        {
+            queued += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(queued)
 }
 
 /// Enqueues `RefreshCustomerRollups` on `conn` (nothing for an empty list of customers).
@@ -479,6 +618,30 @@ async fn run_refresh_customer_rollups(
         .map_err(|e| BoxDynError::from(format!("{e:#}")))
 }
 
+async fn run_import_crm_customers(
+    args: ImportCrmCustomers,
+    state: Data<AppState>,
+) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("job", job = IMPORT_CRM_CUSTOMERS_QUEUE, org_id = %args.org_id,
+        connection_id = %args.connection_id, run_id = %args.run_id);
+    import_crm_customers(&state, args)
+        .instrument(span)
+        .await
+        .map_err(|e| BoxDynError::from(format!("{e:#}")))
+}
+
+async fn run_push_meeting_to_crm(
+    args: PushMeetingToCrm,
+    state: Data<AppState>,
+) -> Result<(), BoxDynError> {
+    let span = tracing::info_span!("job", job = PUSH_MEETING_TO_CRM_QUEUE, org_id = %args.org_id,
+        meeting_id = %args.meeting_id, connection_id = %args.connection_id);
+    push_meeting_to_crm(&state, args)
+        .instrument(span)
+        .await
+        .map_err(|e| BoxDynError::from(format!("{e:#}")))
+}
+
 async fn run_rematch_org(args: RematchOrg, state: Data<AppState>) -> Result<(), BoxDynError> {
     let span = tracing::info_span!("job", job = REMATCH_ORG_QUEUE, org_id = %args.org_id);
     rematch_org(&state, args)
@@ -522,6 +685,9 @@ async fn run_sync_schedule(state: AppState, mut stopped: tokio::sync::watch::Rec
                 }
                 if let Err(err) = process_fathom_event::sweep_stale_events(&state).await {
                     tracing::warn!(error = ?err, "sweep of pending events failed; next try in a minute");
+                }
+                if let Err(err) = enqueue_due_crm_imports(&state).await {
+                    tracing::warn!(error = ?err, "hourly CRM imports could not be queued; next try in a minute");
                 }
                 if let Err(err) = refresh_stale_rollups(&state).await {
                     tracing::warn!(error = ?err, "refresh of day-old dashboards failed; next try in a minute");
@@ -648,6 +814,36 @@ pub async fn run_workers(
                 .run_until(until_stopped())
         }
     };
+    let imports = {
+        let (state, name, until_stopped) = (state.clone(), name.clone(), until_stopped.clone());
+        move |generation| {
+            WorkerBuilder::new(worker_name(&name, "import-crm-customers", generation))
+                .backend(storage::<ImportCrmCustomers>(
+                    &state.db,
+                    IMPORT_CRM_CUSTOMERS_QUEUE,
+                    2,
+                ))
+                .concurrency(2)
+                .data(state.clone())
+                .build(run_import_crm_customers)
+                .run_until(until_stopped())
+        }
+    };
+    let pushes = {
+        let (state, name, until_stopped) = (state.clone(), name.clone(), until_stopped.clone());
+        move |generation| {
+            WorkerBuilder::new(worker_name(&name, "push-meeting-to-crm", generation))
+                .backend(storage::<PushMeetingToCrm>(
+                    &state.db,
+                    PUSH_MEETING_TO_CRM_QUEUE,
+                    PUSH_CONCURRENCY,
+                ))
+                .concurrency(PUSH_CONCURRENCY)
+                .data(state.clone())
+                .build(run_push_meeting_to_crm)
+                .run_until(until_stopped())
+        }
+    };
     let syncs = {
         let (state, until_stopped) = (state.clone(), until_stopped.clone());
         move |generation| {
@@ -668,6 +864,8 @@ pub async fn run_workers(
         tokio::spawn(supervise("sync_fathom", stopped.clone(), syncs)),
         tokio::spawn(supervise("match_meeting", stopped.clone(), matches)),
         tokio::spawn(supervise("rematch_org", stopped.clone(), rematches)),
+        tokio::spawn(supervise("import_crm_customers", stopped.clone(), imports)),
+        tokio::spawn(supervise("push_meeting_to_crm", stopped.clone(), pushes)),
         tokio::spawn(supervise(
             "refresh_customer_rollups",
             stopped.clone(),

@@ -30,6 +30,7 @@ pub async fn rematch_org(state: &AppState, args: RematchOrg) -> anyhow::Result<M
         };
         let mut tx = state.db.begin().await?;
         let counts = match_batch(&mut tx, org, &rules, &ids).await?;
+        jobs::enqueue_pushes(&mut tx, org, &counts.changed).await?;
         tx.commit().await?;
         total.meetings += counts.meetings;
         total.written += counts.written;

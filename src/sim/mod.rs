@@ -4,4 +4,5 @@
 //! standalone by `debrief sim ...`. They are deliberately strict: a client that works against them
 //! should work against the real service.
 
+pub mod crm;
 pub mod fathom;

@@ -313,6 +313,7 @@ async fn decide(
     }
     let rules = db::meeting_customers::rules(&mut tx, ctx.org.id).await?;
     let counts = match_batch(&mut tx, ctx.org.id, &rules, &[meeting]).await?;
+    crate::jobs::enqueue_pushes(&mut tx, ctx.org.id, &counts.changed).await?;
     let mut touched = counts.touched;
     if !touched.contains(&customer) {
         touched.push(customer);

@@ -99,7 +99,7 @@ fn company_from_domain(domain: &str) -> String {
     }
 }
 
-fn email_for(first: &str, last: &str, domain: &str) -> String {
+pub(crate) fn email_for(first: &str, last: &str, domain: &str) -> String {
     let clean = |s: &str| {
         s.chars()
             .filter(|c| c.is_ascii_alphanumeric())

@@ -468,3 +468,19 @@ pub async fn run_standalone(
     handle.shutdown().await;
     Ok(())
 }
+
+/// The demo's customer companies as `(domain, name, [(first, last, email)])`: the companies the
+/// generated meetings are with (the CRM simulator's demo portal holds most of them).
+pub fn demo_companies() -> Vec<(&'static str, &'static str, Vec<(&'static str, &'static str, String)>)> {
+    corpus::COMPANIES
+        .iter()
+        .map(|c| {
+            let people = c
+                .people
+                .iter()
+                .map(|(first, last)| (*first, *last, data::email_for(first, last, c.domain)))
+                .collect();
+            (c.domain, c.name, people)
+        })
+        .collect()
+}
