@@ -215,6 +215,10 @@ pub struct HubspotSettings {
     /// Every call to HubSpot gives up after this many seconds.
     #[serde(default = "default_crm_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// HubSpot's search shows new writes late: incremental imports look back this far past the
+    /// newest modification already seen (re-reading a record changes nothing).
+    #[serde(default = "default_hubspot_search_lag_seconds")]
+    pub search_lag_seconds: i64,
 }
 
 impl Default for HubspotSettings {
@@ -228,8 +232,13 @@ impl Default for HubspotSettings {
             requests_per_10s: default_hubspot_requests_per_10s(),
             search_per_second: default_hubspot_search_per_second(),
             timeout_seconds: default_crm_timeout_seconds(),
+            search_lag_seconds: default_hubspot_search_lag_seconds(),
         }
     }
+}
+
+fn default_hubspot_search_lag_seconds() -> i64 {
+    600
 }
 
 fn parse_default(url: &str) -> Url {
@@ -403,6 +412,28 @@ impl Settings {
         self.fathom.base_url = simulator;
         self.demo = true;
         true
+    }
+
+    /// Demo mode's CRMs: each provider without a configured client id is pointed at the CRM
+    /// simulator at `simulator` with its demo app. Returns the providers that were.
+    pub fn use_demo_crm(&mut self, simulator: &Url) -> anyhow::Result<Vec<&'static str>> {
+        let mut used = Vec::new();
+        let secret = SecretString::from(crate::sim::crm::DEMO_CLIENT_SECRET);
+        if self.hubspot.client_id.is_none() {
+            self.hubspot.client_id = Some(crate::sim::crm::DEMO_HUBSPOT_CLIENT_ID.to_owned());
+            self.hubspot.client_secret = Some(secret.clone());
+            self.hubspot.authorize_url = simulator.join("/oauth/authorize")?;
+            self.hubspot.token_url = simulator.join("/oauth/v1/token")?;
+            self.hubspot.api_base_url = simulator.clone();
+            used.push("HubSpot");
+        }
+        if self.salesforce.client_id.is_none() {
+            self.salesforce.client_id = Some(crate::sim::crm::DEMO_SALESFORCE_CLIENT_ID.to_owned());
+            self.salesforce.client_secret = Some(secret);
+            self.salesforce.login_url = simulator.clone();
+            used.push("Salesforce");
+        }
+        Ok(used)
     }
 
     /// Refuses obviously unsafe production settings and fills in local-only generated secrets.

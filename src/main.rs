@@ -31,6 +31,9 @@ enum Command {
         /// Port of the demo Fathom simulator on 127.0.0.1.
         #[arg(long, default_value_t = 8100)]
         fathom_sim_port: u16,
+        /// Port of the demo CRM (HubSpot and Salesforce) simulator on 127.0.0.1.
+        #[arg(long, default_value_t = 8101)]
+        crm_sim_port: u16,
     },
     /// Web server only.
     Serve,
@@ -58,6 +61,15 @@ enum SimService {
         #[arg(long)]
         demo: bool,
     },
+    /// The HubSpot and Salesforce simulator on 127.0.0.1 (demo apps, a portal and an org).
+    Crm {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 8101)]
+        port: u16,
+        /// Accepted for symmetry with `sim fathom`: the CRM simulator always holds the demo data.
+        #[arg(long)]
+        demo: bool,
+    },
 }
 
 #[tokio::main]
@@ -67,7 +79,15 @@ async fn main() -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Run {
         demo: false,
         fathom_sim_port: 8100,
+        crm_sim_port: 8101,
     });
+    if let Command::Sim {
+        service: SimService::Crm { port, .. },
+    } = command
+    {
+        println!("CRM simulator: http://127.0.0.1:{port} (HubSpot and Salesforce)");
+        return debrief::sim::crm::run_standalone(port, shutdown_signal()).await;
+    }
     if let Command::Sim {
         service: SimService::Fathom { port, demo },
     } = command
@@ -79,9 +99,11 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = Settings::load()?.prepare()?;
     // Held until the process ends: dropping it stops the simulator.
     let mut _fathom_sim = None;
+    let mut _crm_sim = None;
     if let Command::Run {
         demo: true,
         fathom_sim_port,
+        crm_sim_port,
     } = command
     {
         anyhow::ensure!(
@@ -100,6 +122,15 @@ async fn main() -> anyhow::Result<()> {
             settings.use_demo_fathom(sim.base_url().parse()?);
             _fathom_sim = Some(sim);
         }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", crm_sim_port))
+            .await
+            .with_context(|| format!("cannot start the demo CRM simulator on port {crm_sim_port}"))?;
+        let crm = debrief::sim::crm::CrmSim::demo().spawn(listener).await?;
+        let used = settings.use_demo_crm(&crm.base_url().parse()?)?;
+        if !used.is_empty() {
+            println!("Demo mode: {} simulated at {}", used.join(" and "), crm.base_url());
+        }
+        _crm_sim = Some(crm);
     }
     let pool = db::connect(&settings)?;
     match command {

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::crypto::{API_KEY_FIELD, WEBHOOK_SECRET_FIELD};
+use crate::crypto::{
+    API_KEY_FIELD, CRM_ACCESS_TOKEN_FIELD, CRM_REFRESH_TOKEN_FIELD, WEBHOOK_SECRET_FIELD,
+};
 use crate::crypto::{Binding, KeyRing};
 use crate::db;
 use crate::db::audit::AuditAction;
@@ -23,7 +25,8 @@ pub struct RotationReport {
     pub failures: Vec<String>,
 }
 
-/// Re-encrypts every Fathom key and webhook secret not yet under `ring`'s newest key, and records
+/// Re-encrypts every Fathom key and webhook secret and every CRM token not yet under `ring`'s
+/// newest key, and records
 /// one `secrets.rotated` audit event per org that had any.
 pub async fn rotate_keys(pool: &sqlx::PgPool, ring: &KeyRing) -> anyhow::Result<RotationReport> {
     let mut report = RotationReport::default();
@@ -65,6 +68,50 @@ pub async fn rotate_keys(pool: &sqlx::PgPool, ring: &KeyRing) -> anyhow::Result<
             &row,
             api_key.0.as_deref(),
             secret.as_deref(),
+        )
+        .await?
+        {
+            report.secrets_rotated += changed;
+            *per_org.entry(row.org_id).or_default() += changed;
+        } else {
+            report.rows_skipped += 1;
+        }
+    }
+    for row in db::system::crm_connection_tokens(pool).await? {
+        report.rows_seen += 1;
+        let binding = |field| Binding {
+            org_id: row.org_id,
+            record_id: row.id.0,
+            field,
+        };
+        let rotate = |stored: &Option<String>, field| -> anyhow::Result<(Option<String>, bool)> {
+            match stored {
+                Some(ct) if ring.needs_rotation(ct) => {
+                    Ok((Some(ring.reencrypt(ct, binding(field))?), true))
+                }
+                other => Ok((other.clone(), false)),
+            }
+        };
+        let (access, refresh) = match (
+            rotate(&row.access_token_ciphertext, CRM_ACCESS_TOKEN_FIELD),
+            rotate(&row.refresh_token_ciphertext, CRM_REFRESH_TOKEN_FIELD),
+        ) {
+            (Ok(a), Ok(r)) => (a, r),
+            _ => {
+                report.failures.push(format!("crm connection {}", row.id));
+                continue;
+            }
+        };
+        let changed = usize::from(access.1) + usize::from(refresh.1);
+        if changed == 0 {
+            continue;
+        }
+        let mut conn = pool.acquire().await?;
+        if db::system::replace_crm_connection_tokens(
+            &mut conn,
+            &row,
+            access.0.as_deref(),
+            refresh.0.as_deref(),
         )
         .await?
         {

@@ -79,6 +79,51 @@ pub async fn replace_fathom_connection_secrets(
     Ok(done.rows_affected() == 1)
 }
 
+/// A CRM connection's stored tokens, as `rotate-keys` reads them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredCrmTokens {
+    pub org_id: OrgId,
+    pub id: crate::domain::CrmConnectionId,
+    pub access_token_ciphertext: Option<String>,
+    pub refresh_token_ciphertext: Option<String>,
+}
+
+/// Every CRM connection still holding a token.
+pub async fn crm_connection_tokens(db: &PgPool) -> sqlx::Result<Vec<StoredCrmTokens>> {
+    sqlx::query_as(
+        "select org_id, id, access_token_ciphertext, refresh_token_ciphertext from crm_connections
+         where access_token_ciphertext is not null or refresh_token_ciphertext is not null
+         order by org_id, id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Swaps a CRM connection's token ciphertexts, only if they are still the ones read (a refresh
+/// or disconnect meanwhile wins). Returns whether the row changed.
+pub async fn replace_crm_connection_tokens(
+    conn: &mut sqlx::PgConnection,
+    old: &StoredCrmTokens,
+    access: Option<&str>,
+    refresh: Option<&str>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "update crm_connections set access_token_ciphertext = $5, refresh_token_ciphertext = $6
+         where org_id = $1 and id = $2
+           and access_token_ciphertext is not distinct from $3
+           and refresh_token_ciphertext is not distinct from $4",
+    )
+    .bind(old.org_id)
+    .bind(old.id)
+    .bind(&old.access_token_ciphertext)
+    .bind(&old.refresh_token_ciphertext)
+    .bind(access)
+    .bind(refresh)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// An open sync run whose worker stopped heartbeating (crashed, killed) or that no worker took up.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OrphanedSyncRun {

@@ -18,9 +18,17 @@ use crate::state::AppState;
 /// Pages of one listing a run fetches at most (a listing that never ends is an error).
 const MAX_PAGES: i32 = 5_000;
 
-/// Incremental runs look this far behind the newest modification seen: the CRM's search index
-/// shows recent writes late, and re-applying a record changes nothing.
-pub const OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
+/// How far behind the newest modification seen an incremental run starts: HubSpot's search
+/// index shows recent writes late (configurable); SOQL reads are consistent. Re-applying a
+/// record changes nothing.
+pub fn overlap(settings: &crate::config::Settings, provider: crate::domain::CrmProvider) -> chrono::Duration {
+    match provider {
+        crate::domain::CrmProvider::Hubspot => {
+            chrono::Duration::seconds(settings.hubspot.search_lag_seconds.max(0))
+        }
+        crate::domain::CrmProvider::Salesforce => chrono::Duration::zero(),
+    }
+}
 
 enum Listing {
     Companies,

@@ -294,6 +294,7 @@ pub async fn enqueue_match_meeting(
 /// overlap). Returns the new run, or `None` when one was already open.
 pub async fn request_crm_import(
     conn: &mut PgConnection,
+    settings: &crate::config::Settings,
     org: OrgId,
     connection: CrmConnectionId,
     source: ImportSource,
@@ -303,8 +304,8 @@ pub async fn request_crm_import(
         ImportSource::Initial => None,
         _ => db::crm_connections::get(conn, org, connection)
             .await?
-            .and_then(|c| c.imported_through)
-            .map(|t| t - import_crm_customers::OVERLAP),
+            .and_then(|c| Some((c.imported_through?, c.provider)))
+            .map(|(t, provider)| t - import_crm_customers::overlap(settings, provider)),
     };
     let Some(run_id) =
         db::crm_import_runs::open(conn, org, connection, source, since, requested_by).await?
@@ -381,7 +382,7 @@ pub async fn enqueue_due_crm_imports(state: &AppState) -> anyhow::Result<usize> 
     let due = db::crm_connections::take_due_imports(&mut tx, SCHEDULE_BATCH).await?;
     let mut queued = 0;
     for (org, connection) in &due {
-        if request_crm_import(&mut tx, *org, *connection, ImportSource::Hourly, None)
+        if request_crm_import(&mut tx, &state.settings, *org, *connection, ImportSource::Hourly, None)
             .await?
             .is_some()
         {

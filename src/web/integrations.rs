@@ -8,7 +8,10 @@ use tower_sessions::Session;
 use url::{Host, Url};
 
 use crate::auth::extractors::OrgContext;
+use crate::crm::oauth::{OauthApp, callback_url};
 use crate::db;
+use crate::db::crm_connections::{CrmConnection, CrmConnectionState};
+use crate::domain::CrmProvider;
 use crate::db::fathom_connections::{ConnectionState, ConnectionSummary, WebhookCleanup};
 use crate::db::fathom_events::FailedEvent;
 use crate::db::fathom_sync_runs::SyncHealth;
@@ -37,6 +40,21 @@ pub struct IntegrationsPage {
     pub webhook_url: String,
     /// The real Fathom cannot reach `base_url`: say so.
     pub webhook_unreachable: bool,
+    /// The org's CRM connections (live ones, then recently disconnected).
+    pub crm_connections: Vec<CrmConnection>,
+    /// Each CRM and whether this Debrief is set up to connect it.
+    pub crm_offers: Vec<CrmOffer>,
+}
+
+/// A CRM as the Integrations page offers it.
+pub struct CrmOffer {
+    pub provider: CrmProvider,
+    /// A client id and secret are configured.
+    pub configured: bool,
+    /// The callback to register with the provider's app.
+    pub callback_url: String,
+    /// `DEBRIEF__HUBSPOT` or `DEBRIEF__SALESFORCE`.
+    pub env_prefix: &'static str,
 }
 
 /// A live connection and how its syncs are doing.
@@ -75,6 +93,19 @@ pub async fn show_integrations(
         })
         .collect();
     let failed_events = db::fathom_events::list_failed(&state.db, ctx.org.id).await?;
+    let crm_connections = db::crm_connections::list(&state.db, ctx.org.id).await?;
+    let crm_offers = CrmProvider::ALL
+        .into_iter()
+        .map(|provider| CrmOffer {
+            provider,
+            configured: OauthApp::from_settings(&state.settings, provider, None).is_some(),
+            callback_url: callback_url(&state.settings, provider).to_string(),
+            env_prefix: match provider {
+                CrmProvider::Hubspot => "DEBRIEF__HUBSPOT",
+                CrmProvider::Salesforce => "DEBRIEF__SALESFORCE",
+            },
+        })
+        .collect();
     Ok(IntegrationsPage {
         layout: Layout::for_org(&state.db, &session, &ctx, "integrations", "Integrations").await?,
         org_slug: ctx.org.slug.clone(),
@@ -84,6 +115,8 @@ pub async fn show_integrations(
         disconnected,
         webhook_url: webhook_url(&state, ctx.org.id),
         webhook_unreachable: !is_public_https(&state.settings.application.base_url),
+        crm_connections,
+        crm_offers,
     })
 }
 

@@ -22,6 +22,7 @@ use axum::Form;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 
+use crate::db::crm_pushes::PushState;
 use crate::db::meeting_customers::MeetingCustomer;
 use crate::domain::matching::{Decision, LinkReason};
 use crate::domain::{CustomerId, MeetingId};
@@ -192,6 +193,8 @@ pub struct MeetingPage {
     pub customers: Vec<LinkedCustomer>,
     /// Customers it could be linked to by hand (not linked yet).
     pub linkable: Vec<(CustomerId, String)>,
+    /// What became of it in each connected CRM.
+    pub crm_pushes: Vec<crate::db::crm_pushes::PushStatus>,
 }
 
 /// A customer of a meeting, as its page shows it.
@@ -243,6 +246,8 @@ pub async fn show_meeting(
         .into_iter()
         .filter(|(id, _)| !customers.iter().any(|c| c.link.customer_id == *id))
         .collect();
+    let crm_pushes =
+        db::crm_pushes::for_meeting(&state.db, ctx.org.id, MeetingId(m.meeting.id)).await?;
     let fathom_link = m
         .meeting
         .share_url
@@ -263,6 +268,7 @@ pub async fn show_meeting(
         external,
         summary_html,
         fathom_link,
+        crm_pushes,
         customers,
         linkable,
         m,

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod bench_baseline;
 pub mod charts;
+pub mod crm_connections;
 pub mod customer_imports;
 pub mod customers;
 pub mod fathom_connections;
@@ -47,7 +48,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SESSION_COOKIE: &str = "debrief_session";
 
 /// Every area's routes.
-fn areas() -> [routes::Routes; 15] {
+fn areas() -> [routes::Routes; 16] {
     [
         orgs::router(),
         accounts::router(),
@@ -61,6 +62,7 @@ fn areas() -> [routes::Routes; 15] {
         invites::router(),
         integrations::router(),
         fathom_connections::router(),
+        crm_connections::router(),
         fathom_sync_runs::router(),
         fathom_events::router(),
         audit::router(),

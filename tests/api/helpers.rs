@@ -5,6 +5,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use debrief::config::Settings;
 use debrief::domain::{FathomConnectionId, OrgId};
+use debrief::sim::crm::{
+    CrmSim, CrmSimHandle, SeedCompany, SeedContact, SimApp, SimPortal, SimSalesforceOrg,
+};
 use debrief::sim::fathom::{FathomSim, SimHandle, SimUser};
 use debrief::startup::Application;
 use debrief::state::AppState;
@@ -69,6 +72,71 @@ pub struct TestApp {
     /// What Debrief can reach: state shared with the router (crypto, Fathom client, settings).
     pub state: AppState,
     fathom: Option<SimHandle>,
+    /// The HubSpot and Salesforce simulator this app talks to.
+    pub crm: CrmSimHandle,
+}
+
+/// The test HubSpot portal.
+pub const HUB_ID: u64 = 7_001;
+/// The test Salesforce org.
+pub const SF_ORG: &str = "00D5g000004TestEAA";
+/// The OAuth client ids the test app is configured with.
+pub const HUBSPOT_CLIENT_ID: &str = "test-hubspot-client";
+pub const SALESFORCE_CLIENT_ID: &str = "test-salesforce-client";
+/// Both test apps' client secret.
+pub const CRM_CLIENT_SECRET: &str = "test-crm-client-secret-1";
+
+fn seed_company(name: &str, domain: &str) -> SeedCompany {
+    SeedCompany {
+        name: name.into(),
+        domain: Some(domain.into()),
+        additional_domains: Vec::new(),
+    }
+}
+
+fn seed_contact(email: &str, first: &str, last: &str, domain: &str) -> SeedContact {
+    SeedContact {
+        email: email.into(),
+        first_name: first.into(),
+        last_name: last.into(),
+        title: Some("Buyer".into()),
+        company_domain: Some(domain.into()),
+    }
+}
+
+/// The CRMs every test app talks to: a HubSpot portal and a Salesforce org, each holding
+/// Contoso (contoso.com) and Fabrikam (fabrikam.com) and a person at each.
+pub fn test_crm() -> CrmSim {
+    let mut sim = CrmSim::new();
+    sim.hubspot_apps
+        .push(SimApp::new(HUBSPOT_CLIENT_ID, CRM_CLIENT_SECRET));
+    sim.salesforce_apps
+        .push(SimApp::new(SALESFORCE_CLIENT_ID, CRM_CLIENT_SECRET));
+    let companies = vec![
+        seed_company("Contoso", "contoso.com"),
+        seed_company("Fabrikam", "fabrikam.com"),
+    ];
+    let contacts = vec![
+        seed_contact("jane@contoso.com", "Jane", "Roe", "contoso.com"),
+        seed_contact("hank@fabrikam.com", "Hank", "Scorpio", "fabrikam.com"),
+    ];
+    sim.portals.push(SimPortal {
+        hub_id: HUB_ID,
+        hub_domain: "acme-test.hubspot.com".into(),
+        user: "ada@example.com".into(),
+        companies: companies.clone(),
+        contacts: contacts.clone(),
+    });
+    sim.salesforce_orgs.push(SimSalesforceOrg {
+        org_id: SF_ORG.into(),
+        user_id: "0055g00000TestUAAQ".into(),
+        username: "ada@example.com.test".into(),
+        accounts: companies,
+        contacts,
+    });
+    sim.salesforce_query_batch = 2;
+    sim.hang_after_create = std::time::Duration::from_secs(4);
+    sim
 }
 
 /// Fathom API key of the simulator's user `ada@example.com`.
@@ -143,6 +211,26 @@ pub async fn spawn_app_with_fathom(
     init_logs();
     let fathom = fathom.spawn_local().await.expect("Fathom simulator starts");
     settings.fathom.base_url = fathom.base_url().parse().expect("simulator URL");
+    let crm = test_crm().spawn_local().await.expect("CRM simulator starts");
+    let crm_base: url::Url = crm.base_url().parse().expect("simulator URL");
+    // A test that chose credentials (wrong ones, none) keeps them.
+    settings.hubspot.client_id.get_or_insert_with(|| HUBSPOT_CLIENT_ID.into());
+    settings
+        .hubspot
+        .client_secret
+        .get_or_insert_with(|| SecretString::from(CRM_CLIENT_SECRET));
+    settings.hubspot.authorize_url = crm_base.join("/oauth/authorize").unwrap();
+    settings.hubspot.token_url = crm_base.join("/oauth/v1/token").unwrap();
+    settings.hubspot.api_base_url = crm_base.clone();
+    settings.hubspot.timeout_seconds = 2;
+    settings.hubspot.search_lag_seconds = 0;
+    settings.salesforce.client_id.get_or_insert_with(|| SALESFORCE_CLIENT_ID.into());
+    settings
+        .salesforce
+        .client_secret
+        .get_or_insert_with(|| SecretString::from(CRM_CLIENT_SECRET));
+    settings.salesforce.login_url = crm_base;
+    settings.salesforce.timeout_seconds = 2;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port");
@@ -160,6 +248,7 @@ pub async fn spawn_app_with_fathom(
         db,
         state,
         fathom: Some(fathom),
+        crm,
     };
     // The real apalis workers, as `debrief run` starts them (not when a test made the database
     // unreachable on purpose).
@@ -278,6 +367,41 @@ impl TestApp {
             }
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+    }
+
+    /// Connects `provider` ("hubspot" or "salesforce") for the org as `browser` (an owner or
+    /// admin): presses Connect, approves on the provider's page (another site: its own client)
+    /// and follows the callback. Returns the callback's response.
+    pub async fn connect_crm(&self, browser: &Browser, slug: &str, provider: &str) -> reqwest::Response {
+        let authorize = self.start_crm_connect(browser, slug, provider).await;
+        let callback = approve_at_provider(&authorize, "approve").await;
+        browser.get(callback.strip_prefix(&self.address).expect("callback on this app")).await
+    }
+
+    /// Presses Connect; returns the provider's authorize URL it redirected to.
+    pub async fn start_crm_connect(&self, browser: &Browser, slug: &str, provider: &str) -> String {
+        let page = format!("/o/{slug}/integrations");
+        let response = browser
+            .submit(&page, &format!("/o/{slug}/integrations/{provider}/connect"), &[])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "Connect redirects to the provider");
+        let to = location(&response);
+        assert!(to.starts_with(&self.crm.base_url()), "{to}");
+        to
+    }
+
+    /// The org's only live CRM connection of `provider`.
+    pub async fn crm_connection(&self, org: OrgId, provider: &str) -> debrief::domain::CrmConnectionId {
+        debrief::domain::CrmConnectionId(
+            sqlx::query_scalar(
+                "select id from crm_connections where org_id = $1 and provider = $2 and state <> 'disconnected'",
+            )
+            .bind(org.0)
+            .bind(provider)
+            .fetch_one(&self.db)
+            .await
+            .expect("a live CRM connection"),
+        )
     }
 
     /// The org's id.
@@ -491,6 +615,37 @@ impl Browser {
     pub async fn logout(&self, page: &str) -> reqwest::Response {
         self.submit(page, "/logout", &[]).await
     }
+}
+
+/// Opens the provider's consent page at `authorize_url` and presses `decision` ("approve" or
+/// "deny"); returns where the provider redirects (the app's callback with code or error).
+pub async fn approve_at_provider(authorize_url: &str, decision: &str) -> String {
+    let provider = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = provider.get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the consent page shows");
+    let html = page.text().await.unwrap();
+    let mut fields: Vec<(String, String)> = {
+        let doc = Html::parse_document(&html);
+        let inputs = Selector::parse("#consent input[type=hidden]").unwrap();
+        doc.select(&inputs)
+            .map(|i| {
+                (
+                    i.value().attr("name").unwrap_or("").to_owned(),
+                    i.value().attr("value").unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    if let Some(account) = select_attr(&html, "#account option", "value") {
+        fields.push(("account".into(), account));
+    }
+    fields.push(("decision".into(), decision.into()));
+    let answer = provider.post(authorize_url).form(&fields).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER, "the provider redirects back");
+    location(&answer)
 }
 
 /// The `Location` header of a redirect.

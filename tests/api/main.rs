@@ -5,6 +5,7 @@
 
 mod abuse;
 mod accounts;
+mod crm_oauth;
 mod csrf;
 mod customer_imports;
 mod customer_rollups;
