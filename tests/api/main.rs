@@ -6,6 +6,7 @@
 mod abuse;
 mod accounts;
 mod crm_oauth;
+mod crm_sync;
 mod csrf;
 mod customer_imports;
 mod customer_rollups;
