@@ -124,11 +124,17 @@ async fn main() -> anyhow::Result<()> {
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", crm_sim_port))
             .await
-            .with_context(|| format!("cannot start the demo CRM simulator on port {crm_sim_port}"))?;
+            .with_context(|| {
+                format!("cannot start the demo CRM simulator on port {crm_sim_port}")
+            })?;
         let crm = debrief::sim::crm::CrmSim::demo().spawn(listener).await?;
         let used = settings.use_demo_crm(&crm.base_url().parse()?)?;
         if !used.is_empty() {
-            println!("Demo mode: {} simulated at {}", used.join(" and "), crm.base_url());
+            println!(
+                "Demo mode: {} simulated at {}",
+                used.join(" and "),
+                crm.base_url()
+            );
         }
         _crm_sim = Some(crm);
     }

@@ -168,11 +168,7 @@ fn subject(meeting: &MeetingForCrm, provider: CrmProvider) -> String {
 
 fn when(meeting: &MeetingForCrm) -> String {
     match (meeting.started_at, meeting.ended_at) {
-        (Some(s), Some(e)) => format!(
-            "{} – {} UTC",
-            s.format("%Y-%m-%d %H:%M"),
-            e.format("%H:%M")
-        ),
+        (Some(s), Some(e)) => format!("{} – {} UTC", s.format("%Y-%m-%d %H:%M"), e.format("%H:%M")),
         (Some(s), None) => format!("{} UTC", s.format("%Y-%m-%d %H:%M")),
         _ => "time unknown".to_owned(),
     }
@@ -198,7 +194,11 @@ fn note_html(meeting: &MeetingForCrm, key: &str) -> String {
         }
         html.push_str("</ul>");
     }
-    if let Some(summary) = meeting.summary_markdown.as_deref().filter(|s| !s.trim().is_empty()) {
+    if let Some(summary) = meeting
+        .summary_markdown
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
         html.push_str("<p><strong>Summary</strong></p>");
         html.push_str(&markdown_html(summary));
     }
@@ -211,7 +211,10 @@ fn note_html(meeting: &MeetingForCrm, key: &str) -> String {
                 .map(|e| format!(" ({})", escape(e)))
                 .unwrap_or_default();
             let done = if item.completed { " ✓" } else { "" };
-            html.push_str(&format!("<li>{}{who}{done}</li>", escape(&item.description)));
+            html.push_str(&format!(
+                "<li>{}{who}{done}</li>",
+                escape(&item.description)
+            ));
         }
         html.push_str("</ul>");
     }
@@ -249,7 +252,11 @@ fn task_text(meeting: &MeetingForCrm, key: &str) -> String {
             text.push_str(&format!("- {}\n", attendee_line(a)));
         }
     }
-    if let Some(summary) = meeting.summary_markdown.as_deref().filter(|s| !s.trim().is_empty()) {
+    if let Some(summary) = meeting
+        .summary_markdown
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    {
         text.push_str(&format!("\nSummary:\n{}\n", summary.trim()));
     }
     if !meeting.action_items.is_empty() {
@@ -396,7 +403,14 @@ mod tests {
         m.summary_markdown = Some("Changed".into());
         let c = activities(&m, CrmProvider::Hubspot, key, &[], &[], false);
         assert_ne!(a[0].content_hash(), c[0].content_hash());
-        let d = activities(&meeting(), CrmProvider::Hubspot, key, &["1".into()], &[], false);
+        let d = activities(
+            &meeting(),
+            CrmProvider::Hubspot,
+            key,
+            &["1".into()],
+            &[],
+            false,
+        );
         assert_ne!(a[0].content_hash(), d[0].content_hash());
     }
 }

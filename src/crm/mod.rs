@@ -121,11 +121,20 @@ pub trait CrmClient: Send + Sync {
 }
 
 /// Reads a response body of at most `limit` bytes as text (larger → a permanent error).
-pub(crate) async fn read_body(response: reqwest::Response, limit: usize) -> Result<String, CrmError> {
-    if response.content_length().is_some_and(|n| n as usize > limit) {
+pub(crate) async fn read_body(
+    response: reqwest::Response,
+    limit: usize,
+) -> Result<String, CrmError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > limit)
+    {
         return Err(CrmError::Permanent("answer too large".into()));
     }
-    let bytes = response.bytes().await.map_err(|e| CrmError::from_send(&e))?;
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| CrmError::from_send(&e))?;
     if bytes.len() > limit {
         return Err(CrmError::Permanent("answer too large".into()));
     }

@@ -87,7 +87,10 @@ mod tests {
                 .iter()
                 .take_while(|u| **u < *t + Duration::from_millis(500))
                 .count();
-            assert!(in_window <= 11, "{in_window} calls within 500 ms from call {i}");
+            assert!(
+                in_window <= 11,
+                "{in_window} calls within 500 ms from call {i}"
+            );
         }
         // And it is not much slower than the limit: 25 calls need about 2.4 windows of 10 gaps.
         assert!(times[24] < Duration::from_millis(1400), "{:?}", times[24]);

@@ -223,6 +223,7 @@ pub async fn record_pushed(
 
 /// Records a failed attempt: `failed` for good, or still `pending` (a retry is queued). A refusal
 /// (`created_nothing`) means no record was made, so nothing is in doubt.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_failure(
     conn: &mut PgConnection,
     org: OrgId,
@@ -293,7 +294,11 @@ pub struct PushStatus {
 }
 
 /// Every push of a meeting, to live connections.
-pub async fn for_meeting(db: &PgPool, org: OrgId, meeting: MeetingId) -> sqlx::Result<Vec<PushStatus>> {
+pub async fn for_meeting(
+    db: &PgPool,
+    org: OrgId,
+    meeting: MeetingId,
+) -> sqlx::Result<Vec<PushStatus>> {
     sqlx::query_as(
         "select p.connection_id, c.provider, c.account_name, p.kind, p.state, p.external_url,
                 p.error, p.updated_at

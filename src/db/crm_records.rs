@@ -66,7 +66,11 @@ pub async fn apply_company(
     c: &CompanyRecord<'_>,
 ) -> sqlx::Result<Applied> {
     let name = bounded(c.name, 200);
-    let name = if name.is_empty() { format!("{} company {}", provider.label(), c.external_id) } else { name };
+    let name = if name.is_empty() {
+        format!("{} company {}", provider.label(), c.external_id)
+    } else {
+        name
+    };
     let known: Option<(CustomerId, bool)> = sqlx::query_as(
         "update crm_records set seen_at = now(), modified_at = coalesce($4, modified_at)
           where org_id = $1 and connection_id = $2 and kind = 'company' and external_id = $3
@@ -94,7 +98,11 @@ pub async fn apply_company(
         .await?
         .rows_affected();
         let added = add_free_domains(conn, org, customer, &domains).await?;
-        return Ok(if renamed + added > 0 { Applied::Updated } else { Applied::Unchanged });
+        return Ok(if renamed + added > 0 {
+            Applied::Updated
+        } else {
+            Applied::Unchanged
+        });
     }
     let owner: Option<CustomerId> = sqlx::query_scalar(
         "select customer_id from customer_domains where org_id = $1 and domain = any($2)
@@ -134,7 +142,11 @@ pub async fn apply_company(
     .bind(c.modified_at)
     .execute(&mut *conn)
     .await?;
-    Ok(if created { Applied::Created } else { Applied::Linked })
+    Ok(if created {
+        Applied::Created
+    } else {
+        Applied::Linked
+    })
 }
 
 /// Adds the domains no other customer owns; returns how many were added.
@@ -247,15 +259,18 @@ pub async fn apply_contact(
             .execute(&mut *conn)
             .await?;
         }
-        return Ok(if changed > 0 { Applied::Updated } else { Applied::Unchanged });
+        return Ok(if changed > 0 {
+            Applied::Updated
+        } else {
+            Applied::Unchanged
+        });
     }
-    let existing: Option<(ContactId, CustomerId)> = sqlx::query_as(
-        "select id, customer_id from contacts where org_id = $1 and email = $2",
-    )
-    .bind(org)
-    .bind(c.email)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let existing: Option<(ContactId, CustomerId)> =
+        sqlx::query_as("select id, customer_id from contacts where org_id = $1 and email = $2")
+            .bind(org)
+            .bind(c.email)
+            .fetch_optional(&mut *conn)
+            .await?;
     let (contact, customer, created) = match (existing, customer) {
         (Some((contact, customer)), _) => (contact, customer, false),
         (None, Some(customer)) => {
@@ -290,7 +305,11 @@ pub async fn apply_contact(
     .bind(c.modified_at)
     .execute(&mut *conn)
     .await?;
-    Ok(if created { Applied::Created } else { Applied::Linked })
+    Ok(if created {
+        Applied::Created
+    } else {
+        Applied::Linked
+    })
 }
 
 /// Deletes the customers (with their contacts) an import from `connection` created; their

@@ -18,8 +18,7 @@ pub use crm_provider::CrmProvider;
 pub use email::Email;
 pub use ids::{
     ContactId, CrmConnectionId, CrmImportRunId, CustomerId, EventId, FathomConnectionId, ImportId,
-    InviteId, MeetingId, OrgId,
-    SyncRunId, UserId,
+    InviteId, MeetingId, OrgId, SyncRunId, UserId,
 };
 pub use names::{OrgName, PersonName};
 pub use password::NewPassword;

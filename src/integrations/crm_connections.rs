@@ -131,7 +131,10 @@ pub async fn complete(
 ) -> Result<Connected, CallbackError> {
     let provider = pending.provider;
     let label = provider.label();
-    let login = pending.login_url.as_deref().and_then(|u| Url::parse(u).ok());
+    let login = pending
+        .login_url
+        .as_deref()
+        .and_then(|u| Url::parse(u).ok());
     let app = OauthApp::from_settings(&state.settings, provider, login.as_ref())
         .ok_or(CallbackError::NotConfigured(label))?;
     let verifier = SecretString::from(pending.pkce_verifier.clone());
@@ -183,7 +186,15 @@ pub async fn complete(
     } else {
         ImportSource::Initial
     };
-    jobs::request_crm_import(&mut tx, &state.settings, pending.org_id, id, source, Some(pending.user_id)).await?;
+    jobs::request_crm_import(
+        &mut tx,
+        &state.settings,
+        pending.org_id,
+        id,
+        source,
+        Some(pending.user_id),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(org_id = %pending.org_id, connection_id = %id, provider = %provider,
         reconnected = existing.is_some(), "CRM connected");
@@ -257,7 +268,12 @@ async fn identify(
                 account_id: org_id,
                 account_user: Some(username.unwrap_or(user_id)),
                 instance_url: Some(instance.to_string()),
-                login_url: Some(app.authorize_url.join("/").map(String::from).unwrap_or_default()),
+                login_url: Some(
+                    app.authorize_url
+                        .join("/")
+                        .map(String::from)
+                        .unwrap_or_default(),
+                ),
                 scopes: tokens.scopes.clone(),
                 connected_by: pending.user_id,
             })
@@ -334,11 +350,13 @@ pub async fn disconnect(
     }
     tx.commit().await?;
     let revoked = match (c.provider, refresh.or(access)) {
-        (CrmProvider::Hubspot, Some(token)) => {
-            hubspot::revoke(&state.crm_http, &state.settings.hubspot.api_base_url, &token)
-                .await
-                .is_ok()
-        }
+        (CrmProvider::Hubspot, Some(token)) => hubspot::revoke(
+            &state.crm_http,
+            &state.settings.hubspot.api_base_url,
+            &token,
+        )
+        .await
+        .is_ok(),
         (CrmProvider::Salesforce, Some(token)) => {
             let login = c
                 .login_url

@@ -11,11 +11,11 @@ use chrono::{Duration, Utc};
 use secrecy::SecretString;
 use url::Url;
 
+use crate::crm::CrmClient;
 use crate::crm::hubspot::HubspotClient;
 use crate::crm::oauth::{self, OauthApp};
 use crate::crm::pacing::AccountPacer;
 use crate::crm::salesforce::SalesforceClient;
-use crate::crm::CrmClient;
 use crate::crypto::{Binding, CRM_ACCESS_TOKEN_FIELD, CRM_REFRESH_TOKEN_FIELD};
 use crate::db;
 use crate::db::audit::AuditAction;
@@ -68,7 +68,11 @@ fn expiring(c: &CrmConnection) -> bool {
 }
 
 /// The connection with a token that is not about to expire.
-pub async fn open(state: &AppState, org: OrgId, id: CrmConnectionId) -> Result<CrmAccess, AccessError> {
+pub async fn open(
+    state: &AppState,
+    org: OrgId,
+    id: CrmConnectionId,
+) -> Result<CrmAccess, AccessError> {
     let mut conn = state.db.acquire().await.map_err(anyhow::Error::from)?;
     let c = db::crm_connections::get(&mut conn, org, id)
         .await?
@@ -82,7 +86,10 @@ pub async fn open(state: &AppState, org: OrgId, id: CrmConnectionId) -> Result<C
 }
 
 /// After the CRM refused `access`'s token: a fresh one (refreshed here, or by whoever did first).
-pub async fn after_unauthorized(state: &AppState, access: &CrmAccess) -> Result<CrmAccess, AccessError> {
+pub async fn after_unauthorized(
+    state: &AppState,
+    access: &CrmAccess,
+) -> Result<CrmAccess, AccessError> {
     refresh(
         state,
         access.connection.org_id,
@@ -96,7 +103,9 @@ fn usable(c: &CrmConnection) -> Result<(), AccessError> {
     match c.state {
         CrmConnectionState::Active => Ok(()),
         CrmConnectionState::NeedsReconnect => Err(AccessError::NeedsReconnect(
-            c.problem.clone().unwrap_or_else(|| "the CRM refused Debrief's access".into()),
+            c.problem
+                .clone()
+                .unwrap_or_else(|| "the CRM refused Debrief's access".into()),
         )),
         CrmConnectionState::Disconnected => Err(AccessError::Gone),
     }
@@ -122,10 +131,12 @@ async fn refresh(
         tx.commit().await?;
         return build(state, c);
     }
-    let refresh_token = c
-        .refresh_token_ciphertext
-        .as_deref()
-        .and_then(|ct| state.crypto.decrypt(ct, binding(&c, CRM_REFRESH_TOKEN_FIELD)).ok());
+    let refresh_token = c.refresh_token_ciphertext.as_deref().and_then(|ct| {
+        state
+            .crypto
+            .decrypt(ct, binding(&c, CRM_REFRESH_TOKEN_FIELD))
+            .ok()
+    });
     let login = c.login_url.as_deref().and_then(|u| Url::parse(u).ok());
     let app = OauthApp::from_settings(&state.settings, c.provider, login.as_ref());
     let (Some(refresh_token), Some(app)) = (refresh_token, app) else {
@@ -143,7 +154,11 @@ async fn refresh(
                 .crypto
                 .encrypt(&tokens.access_token, binding(&c, CRM_ACCESS_TOKEN_FIELD))?;
             let refresh_ct = match &tokens.refresh_token {
-                Some(t) => Some(state.crypto.encrypt(t, binding(&c, CRM_REFRESH_TOKEN_FIELD))?),
+                Some(t) => Some(
+                    state
+                        .crypto
+                        .encrypt(t, binding(&c, CRM_REFRESH_TOKEN_FIELD))?,
+                ),
                 None => None,
             };
             let expires_at = tokens
@@ -171,7 +186,10 @@ async fn refresh(
             build_with(state, c, tokens.access_token)
         }
         Err(e) if e.is_rejection() => {
-            let problem = format!("{} refused to refresh Debrief's access ({e}); connect it again", c.provider.label());
+            let problem = format!(
+                "{} refused to refresh Debrief's access ({e}); connect it again",
+                c.provider.label()
+            );
             needs_reconnect(&mut tx, &c, &problem).await?;
             tx.commit().await?;
             Err(AccessError::NeedsReconnect(problem))
@@ -204,8 +222,15 @@ fn build(state: &AppState, c: CrmConnection) -> Result<CrmAccess, AccessError> {
     let token = c
         .access_token_ciphertext
         .as_deref()
-        .and_then(|ct| state.crypto.decrypt(ct, binding(&c, CRM_ACCESS_TOKEN_FIELD)).ok())
-        .ok_or_else(|| AccessError::Internal(anyhow::anyhow!("the stored access token does not decrypt")))?;
+        .and_then(|ct| {
+            state
+                .crypto
+                .decrypt(ct, binding(&c, CRM_ACCESS_TOKEN_FIELD))
+                .ok()
+        })
+        .ok_or_else(|| {
+            AccessError::Internal(anyhow::anyhow!("the stored access token does not decrypt"))
+        })?;
     build_with(state, c, token)
 }
 
@@ -221,7 +246,11 @@ pub fn pacer(state: &AppState, provider: CrmProvider, account: &str) -> Arc<Acco
     })
 }
 
-fn build_with(state: &AppState, c: CrmConnection, token: SecretString) -> Result<CrmAccess, AccessError> {
+fn build_with(
+    state: &AppState,
+    c: CrmConnection,
+    token: SecretString,
+) -> Result<CrmAccess, AccessError> {
     let client: Box<dyn CrmClient> = match c.provider {
         CrmProvider::Hubspot => {
             let s = &state.settings.hubspot;
@@ -242,7 +271,9 @@ fn build_with(state: &AppState, c: CrmConnection, token: SecretString) -> Result
                 .instance_url
                 .as_deref()
                 .and_then(|u| Url::parse(u).ok())
-                .ok_or_else(|| AccessError::Internal(anyhow::anyhow!("no Salesforce instance URL stored")))?;
+                .ok_or_else(|| {
+                    AccessError::Internal(anyhow::anyhow!("no Salesforce instance URL stored"))
+                })?;
             Box::new(SalesforceClient::new(
                 state.crm_http.clone(),
                 instance,
@@ -251,5 +282,8 @@ fn build_with(state: &AppState, c: CrmConnection, token: SecretString) -> Result
             ))
         }
     };
-    Ok(CrmAccess { connection: c, client })
+    Ok(CrmAccess {
+        connection: c,
+        client,
+    })
 }

@@ -37,7 +37,9 @@ pub enum Next {
 pub fn next_step(err: CrmError, refreshed: bool, failures: u32) -> Next {
     match err {
         CrmError::Unauthorized if !refreshed => Next::Refresh,
-        CrmError::RateLimited { retry_after } if retry_after <= MAX_INLINE_WAIT && failures < 30 => {
+        CrmError::RateLimited { retry_after }
+            if retry_after <= MAX_INLINE_WAIT && failures < 30 =>
+        {
             Next::Wait(retry_after)
         }
         CrmError::Transient(_) if failures < 5 => {

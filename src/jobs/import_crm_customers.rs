@@ -21,7 +21,10 @@ const MAX_PAGES: i32 = 5_000;
 /// How far behind the newest modification seen an incremental run starts: HubSpot's search
 /// index shows recent writes late (configurable); SOQL reads are consistent. Re-applying a
 /// record changes nothing.
-pub fn overlap(settings: &crate::config::Settings, provider: crate::domain::CrmProvider) -> chrono::Duration {
+pub fn overlap(
+    settings: &crate::config::Settings,
+    provider: crate::domain::CrmProvider,
+) -> chrono::Duration {
     match provider {
         crate::domain::CrmProvider::Hubspot => {
             chrono::Duration::seconds(settings.hubspot.search_lag_seconds.max(0))
@@ -93,7 +96,10 @@ fn bump(counts: &mut ImportCounts, applied: Applied, company: bool) {
 }
 
 /// Runs `ImportCrmCustomers`.
-pub async fn import_crm_customers(state: &AppState, args: ImportCrmCustomers) -> anyhow::Result<()> {
+pub async fn import_crm_customers(
+    state: &AppState,
+    args: ImportCrmCustomers,
+) -> anyhow::Result<()> {
     let (org, connection) = (args.org_id, args.connection_id);
     let run = {
         let mut conn = state.db.acquire().await?;
@@ -160,7 +166,8 @@ pub async fn import_crm_customers(state: &AppState, args: ImportCrmCustomers) ->
                     for c in &page.records {
                         counts.contacts_seen += 1;
                         newest = newest.max(c.modified_at);
-                        let Some(email) = c.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
+                        let Some(email) = c.email.as_deref().and_then(|e| Email::parse(e).ok())
+                        else {
                             counts.contacts_skipped += 1;
                             continue;
                         };

@@ -26,9 +26,9 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::db;
+use crate::db::crm_import_runs::ImportSource;
 use crate::db::fathom_sync_runs::{NewRun, Opened, SyncSource};
 use crate::domain::sync_window::{SyncWindow, WindowRules, next_hourly_sync};
-use crate::db::crm_import_runs::ImportSource;
 use crate::domain::{
     CrmConnectionId, CrmImportRunId, CustomerId, EventId, FathomConnectionId, MeetingId, OrgId,
     SyncRunId, UserId,
@@ -37,8 +37,8 @@ use crate::state::AppState;
 
 pub use import_crm_customers::import_crm_customers;
 pub use match_meeting::match_meeting;
-pub use push_meeting_to_crm::push_meeting_to_crm;
 pub use process_fathom_event::process_fathom_event;
+pub use push_meeting_to_crm::push_meeting_to_crm;
 pub use refresh_customer_rollups::refresh_customer_rollups;
 pub use rematch_org::rematch_org;
 pub use sync_fathom::sync_fathom;
@@ -382,9 +382,16 @@ pub async fn enqueue_due_crm_imports(state: &AppState) -> anyhow::Result<usize> 
     let due = db::crm_connections::take_due_imports(&mut tx, SCHEDULE_BATCH).await?;
     let mut queued = 0;
     for (org, connection) in &due {
-        if request_crm_import(&mut tx, &state.settings, *org, *connection, ImportSource::Hourly, None)
-            .await?
-            .is_some()
+        if request_crm_import(
+            &mut tx,
+            &state.settings,
+            *org,
+            *connection,
+            ImportSource::Hourly,
+            None,
+        )
+        .await?
+        .is_some()
         {
             queued += 1;
         }

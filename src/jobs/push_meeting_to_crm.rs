@@ -85,17 +85,31 @@ async fn push_locked(
     }
     let provider = c.provider;
     let main_kind = provider.record_label();
-    let Some((content, attendees, items)) = db::crm_pushes::meeting_content(conn, org, meeting).await? else {
+    let Some((content, attendees, items)) =
+        db::crm_pushes::meeting_content(conn, org, meeting).await?
+    else {
         return Ok(Outcome::Done);
     };
     let (contacts, companies) = db::crm_pushes::targets(conn, org, meeting, connection).await?;
     if contacts.is_empty() && companies.is_empty() {
-        if db::crm_pushes::get(conn, org, meeting, connection, main_kind).await?.is_some_and(|r| r.external_id.is_some()) {
+        if db::crm_pushes::get(conn, org, meeting, connection, main_kind)
+            .await?
+            .is_some_and(|r| r.external_id.is_some())
+        {
             // Written before; the customer was unlinked since. The record stays as it is.
             return Ok(Outcome::Done);
         }
         let reason = format!("none of its customers is a {} record", provider.label());
-        db::crm_pushes::record_skipped(conn, org, meeting, connection, main_kind, &push_key(meeting, connection, main_kind), &reason).await?;
+        db::crm_pushes::record_skipped(
+            conn,
+            org,
+            meeting,
+            connection,
+            main_kind,
+            &push_key(meeting, connection, main_kind),
+            &reason,
+        )
+        .await?;
         return Ok(Outcome::Done);
     }
     let slug: String = sqlx::query_scalar("select slug from orgs where id = $1")
@@ -112,11 +126,13 @@ async fn push_locked(
         summary_markdown: content.summary_markdown,
         action_items: items
             .into_iter()
-            .map(|(description, assignee_email, completed)| ActionItemForCrm {
-                description,
-                assignee_email,
-                completed,
-            })
+            .map(
+                |(description, assignee_email, completed)| ActionItemForCrm {
+                    description,
+                    assignee_email,
+                    completed,
+                },
+            )
             .collect(),
         recording_url: content.recording_url,
         debrief_url: debrief_url.to_string(),
@@ -148,8 +164,19 @@ async fn push_locked(
                 Ok(a) => Some(a),
                 Err(AccessError::Gone) => return Ok(Outcome::Done),
                 Err(AccessError::NeedsReconnect(reason)) => {
-                    db::crm_pushes::mark_sending(conn, org, meeting, connection, &kind, &act.push_key).await?;
-                    db::crm_pushes::record_failure(conn, org, meeting, connection, &kind, &reason, true, true).await?;
+                    db::crm_pushes::mark_sending(
+                        conn,
+                        org,
+                        meeting,
+                        connection,
+                        &kind,
+                        &act.push_key,
+                    )
+                    .await?;
+                    db::crm_pushes::record_failure(
+                        conn, org, meeting, connection, &kind, &reason, true, true,
+                    )
+                    .await?;
                     return Ok(Outcome::Done);
                 }
                 Err(AccessError::Unavailable(_)) => return Ok(later(args.attempt)),
@@ -166,19 +193,60 @@ async fn push_locked(
         db::crm_pushes::mark_sending(conn, org, meeting, connection, &kind, &act.push_key).await?;
         match push_once(state, access, act, existing.as_deref(), in_doubt).await {
             Ok(record) => {
-                db::crm_pushes::record_pushed(conn, org, meeting, connection, &kind, &record.id, record.url.as_deref(), &hash, act.timestamp).await?;
+                db::crm_pushes::record_pushed(
+                    conn,
+                    org,
+                    meeting,
+                    connection,
+                    &kind,
+                    &record.id,
+                    record.url.as_deref(),
+                    &hash,
+                    act.timestamp,
+                )
+                .await?;
             }
             Err(CrmError::RateLimited { retry_after }) => {
-                db::crm_pushes::record_failure(conn, org, meeting, connection, &kind, "rate limited; waiting as the CRM asked", false, true).await?;
+                db::crm_pushes::record_failure(
+                    conn,
+                    org,
+                    meeting,
+                    connection,
+                    &kind,
+                    "rate limited; waiting as the CRM asked",
+                    false,
+                    true,
+                )
+                .await?;
                 return Ok(Outcome::Later(retry_after));
             }
             Err(e @ CrmError::Transient(_)) if args.attempt < MAX_ATTEMPTS => {
-                db::crm_pushes::record_failure(conn, org, meeting, connection, &kind, &format!("{e}; retrying"), false, false).await?;
+                db::crm_pushes::record_failure(
+                    conn,
+                    org,
+                    meeting,
+                    connection,
+                    &kind,
+                    &format!("{e}; retrying"),
+                    false,
+                    false,
+                )
+                .await?;
                 return Ok(later(args.attempt));
             }
             Err(e) => {
                 let permanent = matches!(e, CrmError::Permanent(_));
-                db::crm_pushes::record_failure(conn, org, meeting, connection, &kind, &e.to_string(), true, permanent).await?;
+                db::crm_pushes::record_failure(
+                    conn,
+                    org,
+                    meeting,
+                    connection,
+                    &kind,
+                    &e.to_string(),
+                    true,
+                    permanent,
+                )
+                .await?;
                 tracing::warn!(org_id = %org, %meeting, connection_id = %connection, error = %e, "CRM push failed");
             }
         }
@@ -188,7 +256,9 @@ async fn push_locked(
 
 /// The pause before attempt `attempt + 1` after a transient failure: 2 s, 4 s, 8 s, …
 fn later(attempt: u32) -> Outcome {
-    Outcome::Later(Duration::from_secs(2u64.saturating_pow(attempt.clamp(1, 10))))
+    Outcome::Later(Duration::from_secs(
+        2u64.saturating_pow(attempt.clamp(1, 10)),
+    ))
 }
 
 /// One write, with a token refresh and a repeat after a first 401. A rate limit short enough is

@@ -62,7 +62,9 @@ fn salesforce_login(state: &AppState, choice: &str) -> Result<Option<Url>, &'sta
         custom => {
             let url = Url::parse(custom)
                 .or_else(|_| Url::parse(&format!("https://{custom}")))
-                .map_err(|_| "Enter your My Domain address, like https://acme.my.salesforce.com.")?;
+                .map_err(
+                    |_| "Enter your My Domain address, like https://acme.my.salesforce.com.",
+                )?;
             let host = url.host_str().unwrap_or("");
             if url.scheme() == "https" && host.ends_with(".my.salesforce.com") {
                 Ok(Url::parse(&format!("https://{host}")).ok())
@@ -85,15 +87,13 @@ pub async fn create_crm_connection(
     let provider = CrmProvider::parse(&path.provider).ok_or(AppError::NotFound)?;
     let back = format!("/o/{}/integrations", ctx.org.slug);
     let login = match provider {
-        CrmProvider::Salesforce => {
-            match salesforce_login(&state, &form.login_host) {
-                Ok(l) => l,
-                Err(message) => {
-                    flash(&session, FlashKind::Error, message).await?;
-                    return Ok(Redirect::to(&back).into_response());
-                }
+        CrmProvider::Salesforce => match salesforce_login(&state, &form.login_host) {
+            Ok(l) => l,
+            Err(message) => {
+                flash(&session, FlashKind::Error, message).await?;
+                return Ok(Redirect::to(&back).into_response());
             }
-        }
+        },
         CrmProvider::Hubspot => None,
     };
     let Some((url, pending)) = crm_connections::start(
@@ -212,9 +212,15 @@ pub async fn show_crm_callback(
     match crm_connections::complete(&state, &pending, code).await {
         Ok(connected) => {
             let message = if connected.reconnected {
-                format!("{label} {} reconnected. Its customers are being brought up to date.", connected.account_name)
+                format!(
+                    "{label} {} reconnected. Its customers are being brought up to date.",
+                    connected.account_name
+                )
             } else {
-                format!("{label} {} connected. Its companies and contacts are being imported.", connected.account_name)
+                format!(
+                    "{label} {} connected. Its companies and contacts are being imported.",
+                    connected.account_name
+                )
             };
             flash(&session, FlashKind::Success, message).await?;
             Ok(Redirect::to(&format!("{back}/crm/{}", connected.id)))
@@ -334,14 +340,33 @@ pub async fn create_crm_import(
     let c = connection_of(&state, &ctx, path.connection_id).await?;
     let page = format!("/o/{}/integrations/crm/{}", ctx.org.slug, c.id);
     if c.state != CrmConnectionState::Active {
-        flash(&session, FlashKind::Error, format!("{} is not connected: reconnect it first.", c.provider.label())).await?;
+        flash(
+            &session,
+            FlashKind::Error,
+            format!(
+                "{} is not connected: reconnect it first.",
+                c.provider.label()
+            ),
+        )
+        .await?;
         return Ok(Redirect::to(&page));
     }
     let mut tx = state.db.begin().await?;
-    let run = jobs::request_crm_import(&mut tx, &state.settings, ctx.org.id, c.id, ImportSource::Manual, Some(ctx.user.id)).await?;
+    let run = jobs::request_crm_import(
+        &mut tx,
+        &state.settings,
+        ctx.org.id,
+        c.id,
+        ImportSource::Manual,
+        Some(ctx.user.id),
+    )
+    .await?;
     tx.commit().await?;
     let message = match run {
-        Some(_) => format!("Importing what changed in {} since the last import.", c.provider.label()),
+        Some(_) => format!(
+            "Importing what changed in {} since the last import.",
+            c.provider.label()
+        ),
         None => "An import is already running; it is shown below.".to_owned(),
     };
     flash(&session, FlashKind::Success, message).await?;
@@ -373,11 +398,17 @@ pub async fn update_crm_connection(
     }
     let message = match (push, tasks) {
         (false, _) => format!("Meetings are no longer written to {}.", c.provider.label()),
-        (true, true) => format!("Matched meetings are written to {} with a task per open action item.", c.provider.label()),
+        (true, true) => format!(
+            "Matched meetings are written to {} with a task per open action item.",
+            c.provider.label()
+        ),
         (true, false) => format!("Matched meetings are written to {}.", c.provider.label()),
     };
     flash(&session, FlashKind::Success, message).await?;
-    Ok(Redirect::to(&format!("/o/{}/integrations/crm/{}", ctx.org.slug, c.id)))
+    Ok(Redirect::to(&format!(
+        "/o/{}/integrations/crm/{}",
+        ctx.org.slug, c.id
+    )))
 }
 
 /// The disconnect form.
@@ -405,14 +436,34 @@ pub async fn delete_crm_connection(
     )
     .await?
     .ok_or(AppError::NotFound)?;
-    let mut message = format!("{} {} disconnected: nothing more is imported or written, and its tokens are erased.", done.provider.label(), done.account_name);
+    let mut message = format!(
+        "{} {} disconnected: nothing more is imported or written, and its tokens are erased.",
+        done.provider.label(),
+        done.account_name
+    );
     if !done.revoked {
-        message.push_str(&format!(" {} could not be reached to revoke Debrief's access; remove the app in {} to be sure.", done.provider.label(), done.provider.label()));
+        message.push_str(&format!(
+            " {} could not be reached to revoke Debrief's access; remove the app in {} to be sure.",
+            done.provider.label(),
+            done.provider.label()
+        ));
     }
     if done.customers_removed > 0 {
-        message.push_str(&format!(" {} customer(s) imported from it were removed.", done.customers_removed));
+        message.push_str(&format!(
+            " {} customer(s) imported from it were removed.",
+            done.customers_removed
+        ));
     }
-    flash(&session, if done.revoked { FlashKind::Success } else { FlashKind::Info }, message).await?;
+    flash(
+        &session,
+        if done.revoked {
+            FlashKind::Success
+        } else {
+            FlashKind::Info
+        },
+        message,
+    )
+    .await?;
     Ok(Redirect::to(&format!("/o/{}/integrations", ctx.org.slug)))
 }
 
@@ -449,19 +500,48 @@ pub async fn create_crm_push_retry(
         std::time::Duration::ZERO,
     )
     .await?;
-    flash(&session, FlashKind::Success, format!("Writing this meeting to {} again.", c.provider.label())).await?;
-    Ok(Redirect::to(&format!("/o/{}/meetings/{}#crm", ctx.org.slug, meeting)))
+    flash(
+        &session,
+        FlashKind::Success,
+        format!("Writing this meeting to {} again.", c.provider.label()),
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/o/{}/meetings/{}#crm",
+        ctx.org.slug, meeting
+    )))
 }
 
 /// This area's routes.
 pub fn router() -> Routes {
     Routes::new()
-        .route("/o/{org_slug}/integrations/{provider}/connect", post(create_crm_connection))
+        .route(
+            "/o/{org_slug}/integrations/{provider}/connect",
+            post(create_crm_connection),
+        )
         .route("/oauth/{provider}/callback", get(show_crm_callback))
-        .route("/o/{org_slug}/integrations/crm/{connection_id}", get(show_crm_connection))
-        .route("/o/{org_slug}/integrations/crm/{connection_id}/imports/{run_id}", get(show_crm_import_run))
-        .route("/o/{org_slug}/integrations/crm/{connection_id}/import", post(create_crm_import))
-        .route("/o/{org_slug}/integrations/crm/{connection_id}/settings", post(update_crm_connection))
-        .route("/o/{org_slug}/integrations/crm/{connection_id}/disconnect", post(delete_crm_connection))
-        .route("/o/{org_slug}/meetings/{meeting_id}/crm/{connection_id}/retry", post(create_crm_push_retry))
+        .route(
+            "/o/{org_slug}/integrations/crm/{connection_id}",
+            get(show_crm_connection),
+        )
+        .route(
+            "/o/{org_slug}/integrations/crm/{connection_id}/imports/{run_id}",
+            get(show_crm_import_run),
+        )
+        .route(
+            "/o/{org_slug}/integrations/crm/{connection_id}/import",
+            post(create_crm_import),
+        )
+        .route(
+            "/o/{org_slug}/integrations/crm/{connection_id}/settings",
+            post(update_crm_connection),
+        )
+        .route(
+            "/o/{org_slug}/integrations/crm/{connection_id}/disconnect",
+            post(delete_crm_connection),
+        )
+        .route(
+            "/o/{org_slug}/meetings/{meeting_id}/crm/{connection_id}/retry",
+            post(create_crm_push_retry),
+        )
 }

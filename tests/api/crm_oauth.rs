@@ -18,7 +18,11 @@ async fn connections(app: &TestApp) -> i64 {
 
 /// The flash message on the page a redirect leads to.
 async fn flash_after(browser: &Browser, response: &reqwest::Response) -> String {
-    assert_eq!(response.status(), StatusCode::SEE_OTHER, "callbacks redirect");
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "callbacks redirect"
+    );
     let mut to = location(response);
     for _ in 0..3 {
         let page = browser.get(&to).await;
@@ -73,18 +77,36 @@ async fn hubspot_connects_with_pkce_and_stores_only_ciphertext(db: PgPool) {
         .into_owned()
         .collect();
     assert_eq!(q["code_challenge_method"], "S256");
-    assert_eq!(q["redirect_uri"], format!("{}/oauth/hubspot/callback", app.address));
-    assert!(q["scope"].contains("crm.objects.contacts.write"), "{}", q["scope"]);
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/oauth/hubspot/callback", app.address)
+    );
+    assert!(
+        q["scope"].contains("crm.objects.contacts.write"),
+        "{}",
+        q["scope"]
+    );
 
     let callback = approve_at_provider(&authorize, "approve").await;
     let response = ada.get(callback.strip_prefix(&app.address).unwrap()).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let page = location(&response);
-    assert!(page.starts_with(&format!("/o/{slug}/integrations/crm/")), "{page}");
+    assert!(
+        page.starts_with(&format!("/o/{slug}/integrations/crm/")),
+        "{page}"
+    );
     let (status, html) = ada.get_html(&page).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(select_text(&html, ".flash").unwrap().contains("HubSpot acme-test.hubspot.com connected"), "{html}");
-    assert_eq!(select_text(&html, "#crm-account-id").unwrap(), HUB_ID.to_string());
+    assert!(
+        select_text(&html, ".flash")
+            .unwrap()
+            .contains("HubSpot acme-test.hubspot.com connected"),
+        "{html}"
+    );
+    assert_eq!(
+        select_text(&html, "#crm-account-id").unwrap(),
+        HUB_ID.to_string()
+    );
     assert_eq!(select_text(&html, "#crm-state").unwrap(), "Active");
 
     let row: (String, String, String, Option<chrono::DateTime<chrono::Utc>>, Vec<String>) = sqlx::query_as(
@@ -96,11 +118,18 @@ async fn hubspot_connects_with_pkce_and_stores_only_ciphertext(db: PgPool) {
     .await
     .unwrap();
     assert_eq!(row.0, HUB_ID.to_string());
-    assert!(row.1.starts_with("v1:test1:") && row.2.starts_with("v1:test1:"), "ciphertext with its key id");
+    assert!(
+        row.1.starts_with("v1:test1:") && row.2.starts_with("v1:test1:"),
+        "ciphertext with its key id"
+    );
     let expires = row.3.expect("HubSpot says when the token expires");
     let in_secs = (expires - chrono::Utc::now()).num_seconds();
     assert!((1700..=1800).contains(&in_secs), "{in_secs}");
-    assert!(row.4.contains(&"crm.objects.contacts.write".to_owned()), "{:?}", row.4);
+    assert!(
+        row.4.contains(&"crm.objects.contacts.write".to_owned()),
+        "{:?}",
+        row.4
+    );
 
     let (access, refresh) = tokens(&app, org, "hubspot").await;
     let refresh = refresh.expect("a refresh token");
@@ -146,7 +175,10 @@ async fn callbacks_with_a_missing_reused_expired_or_other_sessions_state_store_n
     // Missing state.
     let response = ada.get("/oauth/hubspot/callback?code=anything").await;
     let flash = flash_after(&ada, &response).await;
-    assert!(flash.contains("was not started from this browser session"), "{flash}");
+    assert!(
+        flash.contains("was not started from this browser session"),
+        "{flash}"
+    );
 
     // Another session's state: Ada's authorization, completed in Bob's browser.
     let authorize = app.start_crm_connect(&ada, &slug, "hubspot").await;
@@ -154,7 +186,10 @@ async fn callbacks_with_a_missing_reused_expired_or_other_sessions_state_store_n
     let path = callback.strip_prefix(&app.address).unwrap().to_owned();
     let response = bob.get(&path).await;
     let flash = flash_after(&bob, &response).await;
-    assert!(flash.contains("was not started from this browser session"), "{flash}");
+    assert!(
+        flash.contains("was not started from this browser session"),
+        "{flash}"
+    );
     assert_eq!(connections(&app).await, 0);
     assert_eq!(app.crm.stats().code_exchanges, 0, "no code was exchanged");
 
@@ -200,11 +235,21 @@ async fn denied_consent_a_bad_code_and_a_code_for_another_redirect_uri_are_refus
     let authorize = app.start_crm_connect(&ada, &slug, "hubspot").await;
     let callback = approve_at_provider(&authorize, "approve").await;
     let mut bad = url::Url::parse(&callback).unwrap();
-    let state: String = bad.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let state: String = bad
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
     bad.set_query(Some(&format!("code=not-a-real-code&state={state}")));
-    let response = ada.get(bad.as_str().strip_prefix(&app.address).unwrap()).await;
+    let response = ada
+        .get(bad.as_str().strip_prefix(&app.address).unwrap())
+        .await;
     let flash = flash_after(&ada, &response).await;
-    assert!(flash.contains("HubSpot did not accept the authorization"), "{flash}");
+    assert!(
+        flash.contains("HubSpot did not accept the authorization"),
+        "{flash}"
+    );
 
     // A code issued to another redirect URI (an attacker's) delivered to the real callback.
     let authorize = app.start_crm_connect(&ada, &slug, "salesforce").await;
@@ -212,15 +257,23 @@ async fn denied_consent_a_bad_code_and_a_code_for_another_redirect_uri_are_refus
     let pairs: Vec<(String, String)> = elsewhere
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "redirect_uri" { "http://evil.example/cb".to_owned() } else { v.into_owned() };
+            let v = if k == "redirect_uri" {
+                "http://evil.example/cb".to_owned()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
     elsewhere.query_pairs_mut().clear().extend_pairs(pairs);
-    let stolen = url::Url::parse(&approve_at_provider(elsewhere.as_str(), "approve").await).unwrap();
+    let stolen =
+        url::Url::parse(&approve_at_provider(elsewhere.as_str(), "approve").await).unwrap();
     assert_eq!(stolen.host_str(), Some("evil.example"));
     let response = ada
-        .get(&format!("/oauth/salesforce/callback?{}", stolen.query().unwrap()))
+        .get(&format!(
+            "/oauth/salesforce/callback?{}",
+            stolen.query().unwrap()
+        ))
         .await;
     let flash = flash_after(&ada, &response).await;
     assert!(flash.contains("redirect_uri mismatch"), "{flash}");
@@ -276,7 +329,11 @@ async fn members_cannot_connect_or_disconnect_a_crm(db: PgPool) {
         .submit(
             &invite,
             &format!("{invite}/signup"),
-            &[("name", "Mia"), ("email", "mia@example.com"), ("password", crate::helpers::PASSWORD)],
+            &[
+                ("name", "Mia"),
+                ("email", "mia@example.com"),
+                ("password", crate::helpers::PASSWORD),
+            ],
         )
         .await;
     assert_eq!(joined.status(), StatusCode::SEE_OTHER);

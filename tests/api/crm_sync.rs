@@ -59,15 +59,20 @@ fn creates(app: &TestApp, path: &str) -> usize {
 }
 
 #[sqlx::test]
-async fn hubspot_companies_and_contacts_become_customers_across_pages_then_only_changes_come(db: PgPool) {
+async fn hubspot_companies_and_contacts_become_customers_across_pages_then_only_changes_come(
+    db: PgPool,
+) {
     let app = spawn_app(db).await;
     for i in 0..120 {
         app.crm
-            .add_hubspot_company(HUB_ID, SeedCompany {
-                name: format!("Company {i:03}"),
-                domain: Some(format!("company{i:03}.example.org")),
-                additional_domains: Vec::new(),
-            })
+            .add_hubspot_company(
+                HUB_ID,
+                SeedCompany {
+                    name: format!("Company {i:03}"),
+                    domain: Some(format!("company{i:03}.example.org")),
+                    additional_domains: Vec::new(),
+                },
+            )
             .unwrap();
     }
     let (ada, connection) = ada_with_crm(&app, "hubspot").await;
@@ -80,7 +85,11 @@ async fn hubspot_companies_and_contacts_become_customers_across_pages_then_only_
     .unwrap();
     assert_eq!(run.0, "succeeded");
     assert_eq!(run.2, 122, "every company, across pages");
-    assert!(run.1 >= 3, "two company pages and a contact page: {}", run.1);
+    assert!(
+        run.1 >= 3,
+        "two company pages and a contact page: {}",
+        run.1
+    );
     assert_eq!(run.3, 122);
     assert_eq!(run.4, 2, "Jane and Hank");
     let (source, domains): (String, Vec<String>) = sqlx::query_as(
@@ -91,7 +100,10 @@ async fn hubspot_companies_and_contacts_become_customers_across_pages_then_only_
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!((source.as_str(), domains), ("hubspot", vec!["contoso.com".to_owned()]));
+    assert_eq!(
+        (source.as_str(), domains),
+        ("hubspot", vec!["contoso.com".to_owned()])
+    );
 
     // Rename one company in HubSpot; "Sync customers now" reads only what changed.
     let contoso = app
@@ -104,7 +116,10 @@ async fn hubspot_companies_and_contacts_become_customers_across_pages_then_only_
         .change_hubspot_record(HUB_ID, "companies", &contoso.id, &[("name", "Contoso Ltd")])
         .unwrap();
     let page = format!("/o/{}/integrations/crm/{connection}", ada.slug);
-    let response = ada.browser.submit(&page, &format!("{page}/import"), &[]).await;
+    let response = ada
+        .browser
+        .submit(&page, &format!("{page}/import"), &[])
+        .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     app.wait_for_jobs().await;
     let latest: (i32, i32, i32) = sqlx::query_as(
@@ -116,11 +131,13 @@ async fn hubspot_companies_and_contacts_become_customers_across_pages_then_only_
     .await
     .unwrap();
     assert_eq!(latest, (1, 0, 1), "only the renamed company");
-    let renamed: i64 = sqlx::query_scalar("select count(*) from customers where org_id = $1 and name = 'Contoso Ltd'")
-        .bind(ada.org.0)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let renamed: i64 = sqlx::query_scalar(
+        "select count(*) from customers where org_id = $1 and name = 'Contoso Ltd'",
+    )
+    .bind(ada.org.0)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(renamed, 1);
     let (_, html) = ada.browser.get_html(&page).await;
     assert!(select_text(&html, ".crm-import .run-customers-updated").is_some());
@@ -135,19 +152,22 @@ async fn a_crm_record_links_to_a_customer_made_by_hand_and_never_overwrites_it(d
         .submit(
             &format!("/o/{}/customers/new", ada.slug),
             &format!("/o/{}/customers", ada.slug),
-            &[("name", "Contoso (our name)"), ("domains", "contoso.com"), ("notes", "key account")],
+            &[
+                ("name", "Contoso (our name)"),
+                ("domains", "contoso.com"),
+                ("notes", "key account"),
+            ],
         )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     app.connect_crm(&ada.browser, &ada.slug, "salesforce").await;
     app.wait_for_jobs().await;
-    let customers: Vec<(String, String)> = sqlx::query_as(
-        "select name, source from customers where org_id = $1 order by name",
-    )
-    .bind(ada.org.0)
-    .fetch_all(&app.db)
-    .await
-    .unwrap();
+    let customers: Vec<(String, String)> =
+        sqlx::query_as("select name, source from customers where org_id = $1 order by name")
+            .bind(ada.org.0)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
     assert_eq!(
         customers,
         vec![
@@ -163,7 +183,11 @@ async fn a_crm_record_links_to_a_customer_made_by_hand_and_never_overwrites_it(d
     .await
     .unwrap();
     assert_eq!((linked.0, linked.1), (1, 1));
-    assert!(linked.2 >= 2, "Salesforce answered in batches of two: {}", linked.2);
+    assert!(
+        linked.2 >= 2,
+        "Salesforce answered in batches of two: {}",
+        linked.2
+    );
 }
 
 #[sqlx::test]
@@ -174,23 +198,55 @@ async fn a_matched_meeting_becomes_one_hubspot_note_however_often_it_is_pushed(d
     let notes = app.crm.hubspot_records(HUB_ID, "notes");
     assert_eq!(notes.len(), 1, "{notes:?}");
     let note = &notes[0];
-    let jane = app.crm.hubspot_records(HUB_ID, "contacts").into_iter().find(|c| c.properties["email"] == "jane@contoso.com").unwrap();
-    let contoso = app.crm.hubspot_records(HUB_ID, "companies").into_iter().find(|c| c.properties["name"] == "Contoso").unwrap();
-    let assoc: Vec<(String, String, u32)> = note.associations.iter().map(|a| (a.to_type.clone(), a.to_id.clone(), a.type_id)).collect();
-    assert!(assoc.contains(&("contacts".into(), jane.id.clone(), 202)), "{assoc:?}");
-    assert!(assoc.contains(&("companies".into(), contoso.id.clone(), 190)), "{assoc:?}");
-    let end: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("select coalesce(recording_end_time, scheduled_end_time) from meetings where id = $1")
-        .bind(meeting)
-        .fetch_one(&app.db)
-        .await
+    let jane = app
+        .crm
+        .hubspot_records(HUB_ID, "contacts")
+        .into_iter()
+        .find(|c| c.properties["email"] == "jane@contoso.com")
         .unwrap();
+    let contoso = app
+        .crm
+        .hubspot_records(HUB_ID, "companies")
+        .into_iter()
+        .find(|c| c.properties["name"] == "Contoso")
+        .unwrap();
+    let assoc: Vec<(String, String, u32)> = note
+        .associations
+        .iter()
+        .map(|a| (a.to_type.clone(), a.to_id.clone(), a.type_id))
+        .collect();
+    assert!(
+        assoc.contains(&("contacts".into(), jane.id.clone(), 202)),
+        "{assoc:?}"
+    );
+    assert!(
+        assoc.contains(&("companies".into(), contoso.id.clone(), 190)),
+        "{assoc:?}"
+    );
+    let end: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "select coalesce(recording_end_time, scheduled_end_time) from meetings where id = $1",
+    )
+    .bind(meeting)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     let ts = chrono::DateTime::parse_from_rfc3339(&note.properties["hs_timestamp"]).unwrap();
-    assert_eq!(ts.timestamp(), end.timestamp(), "timed at the recording's end");
+    assert_eq!(
+        ts.timestamp(),
+        end.timestamp(),
+        "timed at the recording's end"
+    );
 
     for _ in 0..3 {
-        debrief::jobs::push_meeting_to_crm(&app.state, push(ada.org, meeting, connection)).await.unwrap();
+        debrief::jobs::push_meeting_to_crm(&app.state, push(ada.org, meeting, connection))
+            .await
+            .unwrap();
     }
-    assert_eq!(app.crm.hubspot_records(HUB_ID, "notes").len(), 1, "re-runs change nothing");
+    assert_eq!(
+        app.crm.hubspot_records(HUB_ID, "notes").len(),
+        1,
+        "re-runs change nothing"
+    );
     assert_eq!(creates(&app, "/crm/v3/objects/notes"), 1);
 
     // The summary changes: the same note is updated.
@@ -199,13 +255,18 @@ async fn a_matched_meeting_becomes_one_hubspot_note_however_often_it_is_pushed(d
         .execute(&app.db)
         .await
         .unwrap();
-    debrief::jobs::push_meeting_to_crm(&app.state, push(ada.org, meeting, connection)).await.unwrap();
+    debrief::jobs::push_meeting_to_crm(&app.state, push(ada.org, meeting, connection))
+        .await
+        .unwrap();
     let notes = app.crm.hubspot_records(HUB_ID, "notes");
     assert_eq!(notes.len(), 1);
     assert!(notes[0].properties["hs_note_body"].contains("They signed the renewal."));
 
     // The meeting page links to it.
-    let (_, html) = ada.browser.get_html(&format!("/o/{}/meetings/{meeting}", ada.slug)).await;
+    let (_, html) = ada
+        .browser
+        .get_html(&format!("/o/{}/meetings/{meeting}", ada.slug))
+        .await;
     let status = select_text(&html, "#crm-pushes li").unwrap();
     assert!(status.contains("written"), "{status}");
 }
@@ -214,40 +275,65 @@ async fn a_matched_meeting_becomes_one_hubspot_note_however_often_it_is_pushed(d
 async fn a_create_whose_answer_was_lost_is_found_again_not_duplicated(db: PgPool) {
     let app = spawn_app(db).await;
     let (_ada, _) = ada_with_crm(&app, "hubspot").await;
-    app.crm.inject_fault(Fault::new(FaultKind::TimeoutAfterCreate, 1));
+    app.crm
+        .inject_fault(Fault::new(FaultKind::TimeoutAfterCreate, 1));
     meeting_with(&app, "Contoso pricing", &["jane@contoso.com"]).await;
     let notes = app.crm.hubspot_records(HUB_ID, "notes");
     assert_eq!(notes.len(), 1, "found by its key, not created again");
     // The second attempt looked among Contoso's notes and updated the one the first made.
     let calls = app.crm.calls();
-    assert!(calls.iter().any(|c| c.method == "GET" && c.path.ends_with("/associations/notes")), "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "GET" && c.path.ends_with("/associations/notes")),
+        "{calls:?}"
+    );
     let update = format!("/crm/v3/objects/notes/{}", notes[0].id);
-    assert!(calls.iter().any(|c| c.method == "PATCH" && c.path == update && c.status == 200), "{calls:?}");
-    assert_eq!(creates(&app, "/crm/v3/objects/notes"), 0, "the only create never answered");
-    let state: (String, bool, Option<String>) = sqlx::query_as("select state, in_doubt, external_id from crm_pushes")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "PATCH" && c.path == update && c.status == 200),
+        "{calls:?}"
+    );
+    assert_eq!(
+        creates(&app, "/crm/v3/objects/notes"),
+        0,
+        "the only create never answered"
+    );
+    let state: (String, bool, Option<String>) =
+        sqlx::query_as("select state, in_doubt, external_id from crm_pushes")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(state.0, "pushed");
     assert!(!state.1);
-    assert_eq!(state.2.as_deref(), Some(app.crm.hubspot_records(HUB_ID, "notes")[0].id.as_str()));
+    assert_eq!(
+        state.2.as_deref(),
+        Some(app.crm.hubspot_records(HUB_ID, "notes")[0].id.as_str())
+    );
 }
 
 #[sqlx::test]
 async fn salesforce_gets_one_completed_task_after_reruns_and_a_lost_answer(db: PgPool) {
     let app = spawn_app(db).await;
     let (ada, connection) = ada_with_crm(&app, "salesforce").await;
-    app.crm.inject_fault(Fault::new(FaultKind::TimeoutAfterCreate, 1));
+    app.crm
+        .inject_fault(Fault::new(FaultKind::TimeoutAfterCreate, 1));
     let meeting = meeting_with(&app, "Fabrikam onboarding", &["hank@fabrikam.com"]).await;
     for _ in 0..3 {
-        debrief::jobs::push_meeting_to_crm(&app.state, push(ada.org, meeting, connection)).await.unwrap();
+        debrief::jobs::push_meeting_to_crm(&app.state, push(ada.org, meeting, connection))
+            .await
+            .unwrap();
     }
     let tasks = app.crm.salesforce_records(SF_ORG, "Task");
     assert_eq!(tasks.len(), 1, "{tasks:?}");
     let t = &tasks[0].properties;
     assert_eq!(t["Status"], "Completed");
     assert_eq!(t["Subject"], "Call: Fabrikam onboarding");
-    assert!(t["WhoId"].starts_with("003") && t["WhatId"].starts_with("001"), "{t:?}");
+    assert!(
+        t["WhoId"].starts_with("003") && t["WhatId"].starts_with("001"),
+        "{t:?}"
+    );
 }
 
 #[sqlx::test]
@@ -255,10 +341,16 @@ async fn an_expired_token_is_refreshed_once_when_two_pushes_race(db: PgPool) {
     let app = spawn_app(db).await;
     let (ada, connection) = ada_with_crm(&app, "hubspot").await;
     // Two meetings waiting to be pushed while the token has just expired at HubSpot.
-    sqlx::query("update crm_connections set push_enabled = false").execute(&app.db).await.unwrap();
+    sqlx::query("update crm_connections set push_enabled = false")
+        .execute(&app.db)
+        .await
+        .unwrap();
     let a = meeting_with(&app, "Contoso one", &["jane@contoso.com"]).await;
     let b = meeting_with(&app, "Contoso two", &["jane@contoso.com"]).await;
-    sqlx::query("update crm_connections set push_enabled = true").execute(&app.db).await.unwrap();
+    sqlx::query("update crm_connections set push_enabled = true")
+        .execute(&app.db)
+        .await
+        .unwrap();
     app.crm.expire_access_tokens();
     let before = app.crm.stats().hubspot_refreshes;
     let (ra, rb) = tokio::join!(
@@ -267,7 +359,11 @@ async fn an_expired_token_is_refreshed_once_when_two_pushes_race(db: PgPool) {
     );
     ra.unwrap();
     rb.unwrap();
-    assert_eq!(app.crm.stats().hubspot_refreshes - before, 1, "one refresh for both");
+    assert_eq!(
+        app.crm.stats().hubspot_refreshes - before,
+        1,
+        "one refresh for both"
+    );
     assert_eq!(app.crm.hubspot_records(HUB_ID, "notes").len(), 2);
 }
 
@@ -279,23 +375,38 @@ async fn a_revoked_refresh_token_marks_the_connection_needs_reconnect_without_re
     app.crm.expire_access_tokens();
     meeting_with(&app, "Contoso after revoke", &["jane@contoso.com"]).await;
     let page = format!("/o/{}/integrations/crm/{connection}", ada.slug);
-    ada.browser.submit(&page, &format!("{page}/import"), &[]).await;
+    ada.browser
+        .submit(&page, &format!("{page}/import"), &[])
+        .await;
     app.wait_for_jobs().await;
-    let (state, problem): (String, Option<String>) = sqlx::query_as("select state, problem from crm_connections where id = $1")
-        .bind(connection.0)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let (state, problem): (String, Option<String>) =
+        sqlx::query_as("select state, problem from crm_connections where id = $1")
+            .bind(connection.0)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(state, "needs_reconnect");
     assert!(problem.unwrap().contains("refused"));
-    assert_eq!(app.crm.stats().hubspot_refreshes, 1, "asked once, never again");
-    let audit: i64 = sqlx::query_scalar("select count(*) from audit_events where action = 'crm.needs_reconnect'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    assert_eq!(
+        app.crm.stats().hubspot_refreshes,
+        1,
+        "asked once, never again"
+    );
+    let audit: i64 = sqlx::query_scalar(
+        "select count(*) from audit_events where action = 'crm.needs_reconnect'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     assert_eq!(audit, 1);
-    let (_, html) = ada.browser.get_html(&format!("/o/{}/integrations", ada.slug)).await;
-    assert!(select_text(&html, ".crm-needs-reconnect").is_some(), "a banner says so");
+    let (_, html) = ada
+        .browser
+        .get_html(&format!("/o/{}/integrations", ada.slug))
+        .await;
+    assert!(
+        select_text(&html, ".crm-needs-reconnect").is_some(),
+        "a banner says so"
+    );
     assert_eq!(app.crm.hubspot_records(HUB_ID, "notes").len(), 0);
 }
 
@@ -323,11 +434,20 @@ async fn disconnecting_revokes_at_the_provider_erases_tokens_and_stops_pushes(db
     let page = format!("/o/{}/integrations/crm/{connection}", ada.slug);
     let response = ada
         .browser
-        .submit(&page, &format!("{page}/disconnect"), &[("remove_customers", "on")])
+        .submit(
+            &page,
+            &format!("{page}/disconnect"),
+            &[("remove_customers", "on")],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (_, html) = ada.browser.get_html(&location(&response)).await;
-    assert!(select_text(&html, ".flash").unwrap().contains("disconnected"), "{html}");
+    assert!(
+        select_text(&html, ".flash")
+            .unwrap()
+            .contains("disconnected"),
+        "{html}"
+    );
     assert_eq!(app.crm.stats().revocations, 1);
     let tokens: (Option<String>, Option<String>, String) = sqlx::query_as(
         "select access_token_ciphertext, refresh_token_ciphertext, state from crm_connections where id = $1",
@@ -337,10 +457,11 @@ async fn disconnecting_revokes_at_the_provider_erases_tokens_and_stops_pushes(db
     .await
     .unwrap();
     assert_eq!(tokens, (None, None, "disconnected".to_owned()));
-    let imported: i64 = sqlx::query_scalar("select count(*) from customers where source = 'hubspot'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let imported: i64 =
+        sqlx::query_scalar("select count(*) from customers where source = 'hubspot'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(imported, 0, "removed as asked");
     let calls = app.crm.calls().len();
     meeting_with(&app, "After disconnect", &["jane@contoso.com"]).await;

@@ -211,10 +211,16 @@ pub async fn spawn_app_with_fathom(
     init_logs();
     let fathom = fathom.spawn_local().await.expect("Fathom simulator starts");
     settings.fathom.base_url = fathom.base_url().parse().expect("simulator URL");
-    let crm = test_crm().spawn_local().await.expect("CRM simulator starts");
+    let crm = test_crm()
+        .spawn_local()
+        .await
+        .expect("CRM simulator starts");
     let crm_base: url::Url = crm.base_url().parse().expect("simulator URL");
     // A test that chose credentials (wrong ones, none) keeps them.
-    settings.hubspot.client_id.get_or_insert_with(|| HUBSPOT_CLIENT_ID.into());
+    settings
+        .hubspot
+        .client_id
+        .get_or_insert_with(|| HUBSPOT_CLIENT_ID.into());
     settings
         .hubspot
         .client_secret
@@ -224,7 +230,10 @@ pub async fn spawn_app_with_fathom(
     settings.hubspot.api_base_url = crm_base.clone();
     settings.hubspot.timeout_seconds = 2;
     settings.hubspot.search_lag_seconds = 0;
-    settings.salesforce.client_id.get_or_insert_with(|| SALESFORCE_CLIENT_ID.into());
+    settings
+        .salesforce
+        .client_id
+        .get_or_insert_with(|| SALESFORCE_CLIENT_ID.into());
     settings
         .salesforce
         .client_secret
@@ -372,26 +381,49 @@ impl TestApp {
     /// Connects `provider` ("hubspot" or "salesforce") for the org as `browser` (an owner or
     /// admin): presses Connect, approves on the provider's page (another site: its own client)
     /// and follows the callback. Returns the callback's response.
-    pub async fn connect_crm(&self, browser: &Browser, slug: &str, provider: &str) -> reqwest::Response {
+    pub async fn connect_crm(
+        &self,
+        browser: &Browser,
+        slug: &str,
+        provider: &str,
+    ) -> reqwest::Response {
         let authorize = self.start_crm_connect(browser, slug, provider).await;
         let callback = approve_at_provider(&authorize, "approve").await;
-        browser.get(callback.strip_prefix(&self.address).expect("callback on this app")).await
+        browser
+            .get(
+                callback
+                    .strip_prefix(&self.address)
+                    .expect("callback on this app"),
+            )
+            .await
     }
 
     /// Presses Connect; returns the provider's authorize URL it redirected to.
     pub async fn start_crm_connect(&self, browser: &Browser, slug: &str, provider: &str) -> String {
         let page = format!("/o/{slug}/integrations");
         let response = browser
-            .submit(&page, &format!("/o/{slug}/integrations/{provider}/connect"), &[])
+            .submit(
+                &page,
+                &format!("/o/{slug}/integrations/{provider}/connect"),
+                &[],
+            )
             .await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "Connect redirects to the provider");
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "Connect redirects to the provider"
+        );
         let to = location(&response);
         assert!(to.starts_with(&self.crm.base_url()), "{to}");
         to
     }
 
     /// The org's only live CRM connection of `provider`.
-    pub async fn crm_connection(&self, org: OrgId, provider: &str) -> debrief::domain::CrmConnectionId {
+    pub async fn crm_connection(
+        &self,
+        org: OrgId,
+        provider: &str,
+    ) -> debrief::domain::CrmConnectionId {
         debrief::domain::CrmConnectionId(
             sqlx::query_scalar(
                 "select id from crm_connections where org_id = $1 and provider = $2 and state <> 'disconnected'",
@@ -643,8 +675,17 @@ pub async fn approve_at_provider(authorize_url: &str, decision: &str) -> String 
         fields.push(("account".into(), account));
     }
     fields.push(("decision".into(), decision.into()));
-    let answer = provider.post(authorize_url).form(&fields).send().await.unwrap();
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER, "the provider redirects back");
+    let answer = provider
+        .post(authorize_url)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::SEE_OTHER,
+        "the provider redirects back"
+    );
     location(&answer)
 }
 

@@ -22,6 +22,8 @@ struct BObjects {
     customer: String,
     contact: String,
     import: String,
+    crm_connection: String,
+    crm_import: String,
 }
 
 /// Every org-scoped page and form of org `b` that names no object.
@@ -71,6 +73,11 @@ fn org_b_pages(b: &str) -> Vec<Req> {
             format!("/o/{b}/customers/imports"),
             vec![("kind", "customers")],
         ),
+        Req::Post(format!("/o/{b}/integrations/hubspot/connect"), vec![]),
+        Req::Post(
+            format!("/o/{b}/integrations/salesforce/connect"),
+            vec![("login_host", "production")],
+        ),
     ]
 }
 
@@ -86,6 +93,8 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
         customer,
         contact,
         import,
+        crm_connection,
+        crm_import,
     } = ids;
     let b = org;
     vec![
@@ -154,6 +163,26 @@ fn org_b_objects(org: &str, ids: &BObjects) -> Vec<Req> {
         Req::Get(format!("/o/{b}/meetings?customer={customer}")),
         Req::Get(format!("/o/{b}/customers/imports/{import}")),
         Req::Post(format!("/o/{b}/customers/imports/{import}/confirm"), vec![]),
+        Req::Get(format!("/o/{b}/integrations/crm/{crm_connection}")),
+        Req::Get(format!(
+            "/o/{b}/integrations/crm/{crm_connection}/imports/{crm_import}"
+        )),
+        Req::Post(
+            format!("/o/{b}/integrations/crm/{crm_connection}/import"),
+            vec![],
+        ),
+        Req::Post(
+            format!("/o/{b}/integrations/crm/{crm_connection}/settings"),
+            vec![],
+        ),
+        Req::Post(
+            format!("/o/{b}/integrations/crm/{crm_connection}/disconnect"),
+            vec![("remove_customers", "on")],
+        ),
+        Req::Post(
+            format!("/o/{b}/meetings/{meeting}/crm/{crm_connection}/retry"),
+            vec![],
+        ),
     ]
 }
 
@@ -276,7 +305,43 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
         .await
         .unwrap()
     };
+    let crm = app.connect_crm(&bob, &b, "hubspot").await;
+    assert_eq!(crm.status(), StatusCode::SEE_OTHER);
     app.wait_for_jobs().await;
+    let b_crm: uuid::Uuid = sqlx::query_scalar("select id from crm_connections")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let b_crm_import: uuid::Uuid = sqlx::query_scalar("select id from crm_import_runs")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    // A push row for org B's meeting, so the retry has something to find.
+    sqlx::query(
+        "insert into crm_pushes (org_id, meeting_id, connection_id, kind, state, push_key, error)
+         values ($1, $2, $3, 'note', 'failed', 'dbf-b', 'planted')",
+    )
+    .bind(debrief::domain::OrgId(app.org_id(&b).await).0)
+    .bind(meeting)
+    .bind(b_crm)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let crm_snapshot = || async {
+        sqlx::query_scalar::<_, String>(
+            "select concat_ws('|',
+                (select string_agg(concat_ws(':', id, state, push_enabled, push_tasks, access_token_ciphertext, refresh_token_ciphertext), ',') from crm_connections),
+                (select count(*)::text from crm_import_runs),
+                (select string_agg(concat_ws(':', meeting_id, state, attempts), ',') from crm_pushes))",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let crm_before = crm_snapshot().await;
+    // Bob's own authorization, its callback opened in Alice's browser.
+    let bobs_authorize = app.start_crm_connect(&bob, &b, "salesforce").await;
+    let bobs_callback = crate::helpers::approve_at_provider(&bobs_authorize, "approve").await;
     let customers_before = customers_snapshot().await;
     let meetings_before = app.count("meetings").await;
     let b_invite: uuid::Uuid = sqlx::query_scalar("select id from invites")
@@ -304,6 +369,8 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
         customer: b_customer.clone(),
         contact: b_contact.to_string(),
         import: b_import.clone(),
+        crm_connection: b_crm.to_string(),
+        crm_import: b_crm_import.to_string(),
     };
     for req in org_b_pages(&b).into_iter().chain(org_b_objects(&b, &ids)) {
         let (path, status) = send(&alice, &token, &req).await;
@@ -321,6 +388,32 @@ async fn a_member_of_org_a_gets_404_for_everything_of_org_b(db: PgPool) {
     assert_eq!(
         html_missing.replace("no-such-org", ""),
         html_b.replace(&b, "")
+    );
+
+    let refused = alice
+        .get(bobs_callback.strip_prefix(&app.address).unwrap())
+        .await;
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::helpers::location(&refused),
+        format!("/o/{a}/integrations"),
+        "refused, back to Alice's own org"
+    );
+    app.wait_for_jobs().await;
+    assert_eq!(
+        crm_snapshot().await,
+        crm_before,
+        "no CRM connection, import or push changed"
+    );
+    assert_eq!(
+        app.crm.stats().revocations,
+        0,
+        "org B's grant was not revoked"
+    );
+    assert_eq!(
+        app.crm.stats().code_exchanges,
+        1,
+        "Bob's code was not used by Alice"
     );
 
     assert_eq!(snapshot().await, before, "no membership changed");
@@ -404,6 +497,8 @@ fn every_org_scoped_route_has_a_cross_tenant_case() {
         customer: "customer-id".into(),
         contact: "contact-id".into(),
         import: "import-id".into(),
+        crm_connection: "crm-connection-id".into(),
+        crm_import: "crm-import-id".into(),
     };
     let cases: Vec<String> = org_b_pages("org-b")
         .into_iter()

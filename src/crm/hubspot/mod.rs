@@ -106,8 +106,9 @@ impl HubspotClient {
             if text.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            return serde_json::from_str(&text)
-                .map_err(|_| CrmError::Transient("HubSpot answered something that is not JSON".into()));
+            return serde_json::from_str(&text).map_err(|_| {
+                CrmError::Transient("HubSpot answered something that is not JSON".into())
+            });
         }
         Err(error_for(status, &headers, &text))
     }
@@ -119,7 +120,10 @@ impl HubspotClient {
             _ => return None,
         };
         self.app_base
-            .join(&format!("/contacts/{}/record/{object}/{id}", self.portal_id))
+            .join(&format!(
+                "/contacts/{}/record/{object}/{id}",
+                self.portal_id
+            ))
             .ok()
             .map(String::from)
     }
@@ -132,7 +136,9 @@ impl HubspotClient {
     }
 
     fn properties(activity: &Activity) -> Value {
-        let ts = activity.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let ts = activity
+            .timestamp
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         match activity.kind {
             ActivityKind::Meeting => json!({
                 "hs_timestamp": ts,
@@ -155,7 +161,12 @@ impl HubspotClient {
             .contact_ids
             .iter()
             .map(|id| ("contacts", id, to_contact))
-            .chain(activity.company_ids.iter().map(|id| ("companies", id, to_company)))
+            .chain(
+                activity
+                    .company_ids
+                    .iter()
+                    .map(|id| ("companies", id, to_company)),
+            )
             .collect()
     }
 
@@ -172,7 +183,13 @@ impl HubspotClient {
             .collect();
         let body = json!({"properties": Self::properties(activity), "associations": associations});
         let created = self
-            .call(Method::POST, &format!("/crm/v3/objects/{object}"), &[], Some(body), false)
+            .call(
+                Method::POST,
+                &format!("/crm/v3/objects/{object}"),
+                &[],
+                Some(body),
+                false,
+            )
             .await?;
         created
             .get("id")
@@ -293,8 +310,14 @@ impl HubspotClient {
                 if let Some(after) = cursor {
                     query.push(("after", after));
                 }
-                self.call(Method::GET, &format!("/crm/v3/objects/{object}"), &query, None, false)
-                    .await?
+                self.call(
+                    Method::GET,
+                    &format!("/crm/v3/objects/{object}"),
+                    &query,
+                    None,
+                    false,
+                )
+                .await?
             }
             Some(since) => {
                 let mut body = json!({
@@ -384,7 +407,9 @@ impl CrmClient for HubspotClient {
             Some(id) => match self.update(&id, activity).await {
                 Ok(()) => id,
                 // Deleted in HubSpot meanwhile: write it again.
-                Err(CrmError::Permanent(m)) if m.starts_with("404") => self.create(activity).await?,
+                Err(CrmError::Permanent(m)) if m.starts_with("404") => {
+                    self.create(activity).await?
+                }
                 Err(e) => return Err(e),
             },
             None => self.create(activity).await?,
@@ -438,7 +463,11 @@ pub async fn token_portal(
             access_token.expose_secret()
         ))
         .map_err(|_| CrmError::Permanent("bad HubSpot URL".into()))?;
-    let response = http.get(url).send().await.map_err(|e| CrmError::from_send(&e))?;
+    let response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| CrmError::from_send(&e))?;
     let response = if matches!(response.status().as_u16(), 404 | 405 | 410) {
         let url = api_base
             .join("/oauth/v3/token/introspect")
@@ -487,7 +516,11 @@ pub async fn revoke(
             refresh_token.expose_secret()
         ))
         .map_err(|_| CrmError::Permanent("bad HubSpot URL".into()))?;
-    let response = http.delete(url).send().await.map_err(|e| CrmError::from_send(&e))?;
+    let response = http
+        .delete(url)
+        .send()
+        .await
+        .map_err(|e| CrmError::from_send(&e))?;
     let status = response.status();
     if status.is_success() || status == StatusCode::NOT_FOUND {
         return Ok(());
@@ -514,8 +547,14 @@ mod tests {
             error_for(StatusCode::TOO_MANY_REQUESTS, &h, &daily),
             CrmError::RateLimited { retry_after } if retry_after.as_secs() == 3600
         ));
-        assert!(matches!(error_for(StatusCode::UNAUTHORIZED, &h, "{}"), CrmError::Unauthorized));
-        assert!(matches!(error_for(StatusCode::BAD_GATEWAY, &h, "<html>"), CrmError::Transient(_)));
+        assert!(matches!(
+            error_for(StatusCode::UNAUTHORIZED, &h, "{}"),
+            CrmError::Unauthorized
+        ));
+        assert!(matches!(
+            error_for(StatusCode::BAD_GATEWAY, &h, "<html>"),
+            CrmError::Transient(_)
+        ));
         let bad = r#"{"status":"error","message":"Property values were not valid","category":"VALIDATION_ERROR","correlationId":"x"}"#;
         match error_for(StatusCode::BAD_REQUEST, &h, bad) {
             CrmError::Permanent(m) => assert!(m.contains("Property values were not valid"), "{m}"),

@@ -107,8 +107,13 @@ impl SalesforceClient {
             }
             Some(_) => return Err(CrmError::Permanent("unexpected nextRecordsUrl".into())),
             None => {
-                self.call(Method::GET, &self.data_path("query"), &[("q", soql.to_owned())], None)
-                    .await?
+                self.call(
+                    Method::GET,
+                    &self.data_path("query"),
+                    &[("q", soql.to_owned())],
+                    None,
+                )
+                .await?
             }
         };
         serde_json::from_value(value)
@@ -268,7 +273,11 @@ impl CrmClient for SalesforceClient {
                 }
             },
         };
-        let url = self.instance_url.join(&format!("/{id}")).ok().map(String::from);
+        let url = self
+            .instance_url
+            .join(&format!("/{id}"))
+            .ok()
+            .map(String::from);
         Ok(PushedRecord { id, url })
     }
 }
@@ -305,7 +314,10 @@ pub async fn identity(
 ) -> Result<(String, String, Option<String>), CrmError> {
     let url = Url::parse(identity_url)
         .map_err(|_| CrmError::Permanent("Salesforce sent an unreadable identity URL".into()))?;
-    let parts: Vec<&str> = url.path_segments().map(Iterator::collect).unwrap_or_default();
+    let parts: Vec<&str> = url
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
     let (org, user) = match parts.as_slice() {
         [.., "id", org, user] => ((*org).to_owned(), (*user).to_owned()),
         _ => {
@@ -360,7 +372,10 @@ mod tests {
 
     #[test]
     fn websites_give_their_host() {
-        assert_eq!(website_domain("https://www.acme.com/about").as_deref(), Some("www.acme.com"));
+        assert_eq!(
+            website_domain("https://www.acme.com/about").as_deref(),
+            Some("www.acme.com")
+        );
         assert_eq!(website_domain("acme.co.uk").as_deref(), Some("acme.co.uk"));
         assert_eq!(website_domain("  "), None);
         assert_eq!(website_domain("localhost"), None);
@@ -369,13 +384,23 @@ mod tests {
     #[test]
     fn the_error_array_maps_to_what_the_caller_does_next() {
         let h = reqwest::header::HeaderMap::new();
-        let expired = r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
-        assert!(matches!(error_for(StatusCode::UNAUTHORIZED, &h, expired), CrmError::Unauthorized));
-        let limit = r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
-        assert!(matches!(error_for(StatusCode::FORBIDDEN, &h, limit), CrmError::RateLimited { .. }));
+        let expired =
+            r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#;
+        assert!(matches!(
+            error_for(StatusCode::UNAUTHORIZED, &h, expired),
+            CrmError::Unauthorized
+        ));
+        let limit =
+            r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#;
+        assert!(matches!(
+            error_for(StatusCode::FORBIDDEN, &h, limit),
+            CrmError::RateLimited { .. }
+        ));
         let bad = r#"[{"message":"Subject: bad value","errorCode":"FIELD_CUSTOM_VALIDATION_EXCEPTION","fields":["Subject"]}]"#;
         match error_for(StatusCode::BAD_REQUEST, &h, bad) {
-            CrmError::Permanent(m) => assert!(m.contains("FIELD_CUSTOM_VALIDATION_EXCEPTION"), "{m}"),
+            CrmError::Permanent(m) => {
+                assert!(m.contains("FIELD_CUSTOM_VALIDATION_EXCEPTION"), "{m}")
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -28,7 +28,10 @@ pub fn router(state: Shared) -> Router {
         .route("/__sim/hubspot/{hub}/companies", post(add_company))
         .route("/__sim/hubspot/{hub}/contacts", post(add_contact))
         .route("/__sim/hubspot/{hub}/{object}", get(hubspot_records))
-        .route("/__sim/hubspot/{hub}/{object}/{id}", axum::routing::patch(change))
+        .route(
+            "/__sim/hubspot/{hub}/{object}/{id}",
+            axum::routing::patch(change),
+        )
         .route("/__sim/salesforce/{org}/accounts", post(add_account))
         .route("/__sim/salesforce/{org}/{object}", get(salesforce_records))
         .with_state(state)
@@ -62,7 +65,10 @@ async fn stats(State(state): State<Shared>) -> Response {
     axum::Json(state.lock().stats.clone()).into_response()
 }
 
-async fn add_fault(State(state): State<Shared>, axum::Json(fault): axum::Json<Fault>) -> StatusCode {
+async fn add_fault(
+    State(state): State<Shared>,
+    axum::Json(fault): axum::Json<Fault>,
+) -> StatusCode {
     state.lock().faults.push(fault);
     StatusCode::NO_CONTENT
 }
@@ -85,7 +91,11 @@ async fn revoke(State(state): State<Shared>) -> StatusCode {
 fn created(result: anyhow::Result<String>) -> Response {
     match result {
         Ok(id) => (StatusCode::CREATED, axum::Json(json!({"id": id}))).into_response(),
-        Err(e) => (StatusCode::NOT_FOUND, axum::Json(json!({"error": e.to_string()}))).into_response(),
+        Err(e) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 
@@ -130,11 +140,18 @@ async fn change(
         .collect();
     match state.change_hubspot_record(hub, &object, &id, &props) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => (StatusCode::NOT_FOUND, axum::Json(json!({"error": e.to_string()}))).into_response(),
+        Err(e) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 
-async fn hubspot_records(State(state): State<Shared>, Path((hub, object)): Path<(u64, String)>) -> Response {
+async fn hubspot_records(
+    State(state): State<Shared>,
+    Path((hub, object)): Path<(u64, String)>,
+) -> Response {
     axum::Json(state.hubspot_records(hub, &object)).into_response()
 }
 

@@ -176,7 +176,9 @@ impl CrmSim {
                         email: email.clone(),
                         first_name: (*first).to_owned(),
                         last_name: (*last).to_owned(),
-                        title: Some(["VP Operations", "Head of Sales", "CTO", "Buyer"][i % 4].into()),
+                        title: Some(
+                            ["VP Operations", "Head of Sales", "CTO", "Buyer"][i % 4].into(),
+                        ),
                         company_domain: Some((*domain).to_owned()),
                     });
                 }
@@ -313,11 +315,16 @@ impl CrmSimHandle {
         id: &str,
         properties: &[(&str, &str)],
     ) -> anyhow::Result<()> {
-        self.state.change_hubspot_record(hub_id, object, id, properties)
+        self.state
+            .change_hubspot_record(hub_id, object, id, properties)
     }
 
     /// Adds a Salesforce Account; returns its id.
-    pub fn add_salesforce_account(&self, org_id: &str, account: SeedCompany) -> anyhow::Result<String> {
+    pub fn add_salesforce_account(
+        &self,
+        org_id: &str,
+        account: SeedCompany,
+    ) -> anyhow::Result<String> {
         self.state.add_salesforce_account(org_id, &account)
     }
 

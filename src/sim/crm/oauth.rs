@@ -15,7 +15,7 @@ use base64::Engine;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::state::{Code, Provider, SimState, check_token, random_token, TokenCheck};
+use super::state::{Code, Provider, SimState, TokenCheck, check_token, random_token};
 
 type Shared = Arc<SimState>;
 
@@ -26,7 +26,10 @@ pub fn router(state: Shared) -> Router {
         .route("/oauth/v3/token", post(hubspot_token))
         .route("/oauth/v1/access-tokens/{token}", get(hubspot_token_info))
         .route("/oauth/v3/token/introspect", post(hubspot_introspect))
-        .route("/oauth/v1/refresh-tokens/{token}", delete(hubspot_delete_refresh))
+        .route(
+            "/oauth/v1/refresh-tokens/{token}",
+            delete(hubspot_delete_refresh),
+        )
         .route(
             "/services/oauth2/authorize",
             get(salesforce_authorize).post(decide),
@@ -108,7 +111,10 @@ fn authorize_page(state: &SimState, provider: Provider, q: &HashMap<String, Stri
     if q.get("code_challenge").is_some()
         && q.get("code_challenge_method").map(String::as_str) != Some("S256")
     {
-        return error_page(StatusCode::BAD_REQUEST, "Only S256 code challenges are accepted.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Only S256 code challenges are accepted.",
+        );
     }
     let scope = q.get("scope").cloned().unwrap_or_default();
     let accounts: Vec<(String, String)> = match provider {
@@ -116,7 +122,12 @@ fn authorize_page(state: &SimState, provider: Provider, q: &HashMap<String, Stri
             .config
             .portals
             .iter()
-            .map(|p| (p.hub_id.to_string(), format!("{} ({})", p.hub_domain, p.hub_id)))
+            .map(|p| {
+                (
+                    p.hub_id.to_string(),
+                    format!("{} ({})", p.hub_domain, p.hub_id),
+                )
+            })
             .collect(),
         Provider::Salesforce => state
             .config
@@ -129,21 +140,46 @@ fn authorize_page(state: &SimState, provider: Provider, q: &HashMap<String, Stri
         return error_page(StatusCode::BAD_REQUEST, "No account to install into.");
     }
     let hidden: String = [
-        ("provider", if provider == Provider::Hubspot { "hubspot" } else { "salesforce" }),
+        (
+            "provider",
+            if provider == Provider::Hubspot {
+                "hubspot"
+            } else {
+                "salesforce"
+            },
+        ),
         ("client_id", client_id.as_str()),
         ("redirect_uri", redirect_uri.as_str()),
         ("scope", scope.as_str()),
         ("state", q.get("state").map(String::as_str).unwrap_or("")),
-        ("code_challenge", q.get("code_challenge").map(String::as_str).unwrap_or("")),
+        (
+            "code_challenge",
+            q.get("code_challenge").map(String::as_str).unwrap_or(""),
+        ),
     ]
     .iter()
-    .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", escape(v)))
+    .map(|(k, v)| {
+        format!(
+            "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+            escape(v)
+        )
+    })
     .collect();
     let options: String = accounts
         .iter()
-        .map(|(id, label)| format!("<option value=\"{}\">{}</option>", escape(id), escape(label)))
+        .map(|(id, label)| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                escape(id),
+                escape(label)
+            )
+        })
         .collect();
-    let name = if provider == Provider::Hubspot { "HubSpot" } else { "Salesforce" };
+    let name = if provider == Provider::Hubspot {
+        "HubSpot"
+    } else {
+        "Salesforce"
+    };
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Connect to {name}</title></head>\
 <body><main><h1>Allow Debrief to access your {name} account?</h1>\
@@ -294,9 +330,16 @@ fn client_ok(state: &SimState, provider: Provider, f: &HashMap<String, String>) 
     app_of(state, provider, id).is_some_and(|a| f.get("client_secret") == Some(&a.client_secret))
 }
 
-async fn hubspot_token(State(state): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn hubspot_token(
+    State(state): State<Shared>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     if !client_ok(&state, Provider::Hubspot, &f) {
-        return hubspot_error("invalid_client", "BAD_CLIENT_ID", "missing or invalid client credentials");
+        return hubspot_error(
+            "invalid_client",
+            "BAD_CLIENT_ID",
+            "missing or invalid client credentials",
+        );
     }
     let client_id = f.get("client_id").cloned().unwrap_or_default();
     match f.get("grant_type").map(String::as_str) {
@@ -308,7 +351,14 @@ async fn hubspot_token(State(state): State<Shared>, Form(f): Form<HashMap<String
             let mut inner = state.lock();
             inner.stats.code_exchanges += 1;
             let refresh = random_token("rt-");
-            let access = state.issue(&mut inner, Provider::Hubspot, &client_id, &account, &scopes, Some(refresh.clone()));
+            let access = state.issue(
+                &mut inner,
+                Provider::Hubspot,
+                &client_id,
+                &account,
+                &scopes,
+                Some(refresh.clone()),
+            );
             if let Some(c) = inner.codes.get_mut(&code) {
                 c.refresh_token = Some(refresh.clone());
             }
@@ -319,16 +369,35 @@ async fn hubspot_token(State(state): State<Shared>, Form(f): Form<HashMap<String
             let mut inner = state.lock();
             inner.stats.hubspot_refreshes += 1;
             let Some(g) = inner.refresh.get(&refresh) else {
-                return hubspot_error("invalid_grant", "BAD_REFRESH_TOKEN", "missing or unknown refresh token");
+                return hubspot_error(
+                    "invalid_grant",
+                    "BAD_REFRESH_TOKEN",
+                    "missing or unknown refresh token",
+                );
             };
             if g.revoked || g.provider != Provider::Hubspot || g.client_id != client_id {
-                return hubspot_error("invalid_grant", "BAD_REFRESH_TOKEN", "refresh token is invalid, expired or revoked");
+                return hubspot_error(
+                    "invalid_grant",
+                    "BAD_REFRESH_TOKEN",
+                    "refresh token is invalid, expired or revoked",
+                );
             }
             let (account, scopes) = (g.account.clone(), g.scopes.clone());
-            let access = state.issue(&mut inner, Provider::Hubspot, &client_id, &account, &scopes, Some(refresh.clone()));
+            let access = state.issue(
+                &mut inner,
+                Provider::Hubspot,
+                &client_id,
+                &account,
+                &scopes,
+                Some(refresh.clone()),
+            );
             hubspot_token_answer(&state, &access, &refresh, &account, &scopes)
         }
-        _ => hubspot_error("unsupported_grant_type", "BAD_GRANT_TYPE", "unsupported grant_type"),
+        _ => hubspot_error(
+            "unsupported_grant_type",
+            "BAD_GRANT_TYPE",
+            "unsupported grant_type",
+        ),
     }
 }
 
@@ -352,7 +421,11 @@ fn hubspot_token_answer(
 
 async fn hubspot_token_info(State(state): State<Shared>, Path(token): Path<String>) -> Response {
     let inner = state.lock();
-    let Some(t) = inner.access.get(&token).filter(|t| t.provider == Provider::Hubspot && !t.revoked) else {
+    let Some(t) = inner
+        .access
+        .get(&token)
+        .filter(|t| t.provider == Provider::Hubspot && !t.revoked)
+    else {
         return (
             StatusCode::NOT_FOUND,
             axum::Json(json!({"status": "error", "message": "The access token is not found", "correlationId": uuid::Uuid::new_v4().to_string()})),
@@ -383,13 +456,24 @@ async fn hubspot_token_info(State(state): State<Shared>, Path(token): Path<Strin
     .into_response()
 }
 
-async fn hubspot_introspect(State(state): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn hubspot_introspect(
+    State(state): State<Shared>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     if !client_ok(&state, Provider::Hubspot, &f) {
-        return hubspot_error("invalid_client", "BAD_CLIENT_ID", "missing or invalid client credentials");
+        return hubspot_error(
+            "invalid_client",
+            "BAD_CLIENT_ID",
+            "missing or invalid client credentials",
+        );
     }
     let token = f.get("token").cloned().unwrap_or_default();
     let inner = state.lock();
-    match inner.access.get(&token).filter(|t| t.provider == Provider::Hubspot && !t.revoked && t.expires_at > Instant::now()) {
+    match inner
+        .access
+        .get(&token)
+        .filter(|t| t.provider == Provider::Hubspot && !t.revoked && t.expires_at > Instant::now())
+    {
         Some(t) => {
             let hub: u64 = t.account.parse().unwrap_or_default();
             let portal = inner.portals.get(&hub);
@@ -410,9 +494,16 @@ async fn hubspot_introspect(State(state): State<Shared>, Form(f): Form<HashMap<S
     }
 }
 
-async fn hubspot_delete_refresh(State(state): State<Shared>, Path(token): Path<String>) -> Response {
+async fn hubspot_delete_refresh(
+    State(state): State<Shared>,
+    Path(token): Path<String>,
+) -> Response {
     let mut inner = state.lock();
-    match inner.refresh.get_mut(&token).filter(|g| g.provider == Provider::Hubspot) {
+    match inner
+        .refresh
+        .get_mut(&token)
+        .filter(|g| g.provider == Provider::Hubspot)
+    {
         Some(g) => {
             g.revoked = true;
             inner.stats.revocations += 1;
@@ -431,15 +522,26 @@ async fn hubspot_delete_refresh(State(state): State<Shared>, Path(token): Path<S
     }
 }
 
-async fn salesforce_token(State(state): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn salesforce_token(
+    State(state): State<Shared>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let client_id = f.get("client_id").cloned().unwrap_or_default();
     if app_of(&state, Provider::Salesforce, &client_id).is_none() {
-        return salesforce_error(StatusCode::BAD_REQUEST, "invalid_client_id", "client identifier invalid");
+        return salesforce_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_id",
+            "client identifier invalid",
+        );
     }
     match f.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             if !client_ok(&state, Provider::Salesforce, &f) {
-                return salesforce_error(StatusCode::BAD_REQUEST, "invalid_client", "invalid client credentials");
+                return salesforce_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    "invalid client credentials",
+                );
             }
             let (account, scopes, code) = match redeem(&state, Provider::Salesforce, &f) {
                 Ok(r) => r,
@@ -451,7 +553,14 @@ async fn salesforce_token(State(state): State<Shared>, Form(f): Form<HashMap<Str
                 .iter()
                 .any(|s| s == "refresh_token" || s == "offline_access")
                 .then(|| random_token("5Aep"));
-            let access = state.issue(&mut inner, Provider::Salesforce, &client_id, &account, &scopes, refresh.clone());
+            let access = state.issue(
+                &mut inner,
+                Provider::Salesforce,
+                &client_id,
+                &account,
+                &scopes,
+                refresh.clone(),
+            );
             if let Some(c) = inner.codes.get_mut(&code) {
                 c.refresh_token = refresh.clone();
             }
@@ -463,24 +572,50 @@ async fn salesforce_token(State(state): State<Shared>, Form(f): Form<HashMap<Str
         }
         Some("refresh_token") => {
             // The secret is optional on refresh; a wrong one is still refused.
-            if f.get("client_secret").is_some() && !client_ok(&state, Provider::Salesforce, &f) {
-                return salesforce_error(StatusCode::BAD_REQUEST, "invalid_client", "invalid client credentials");
+            if f.contains_key("client_secret") && !client_ok(&state, Provider::Salesforce, &f) {
+                return salesforce_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_client",
+                    "invalid client credentials",
+                );
             }
             let refresh = f.get("refresh_token").cloned().unwrap_or_default();
             let mut inner = state.lock();
             inner.stats.salesforce_refreshes += 1;
             let Some(g) = inner.refresh.get(&refresh) else {
-                return salesforce_error(StatusCode::BAD_REQUEST, "invalid_grant", "expired access/refresh token");
+                return salesforce_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "expired access/refresh token",
+                );
             };
             if g.revoked || g.provider != Provider::Salesforce || g.client_id != client_id {
-                return salesforce_error(StatusCode::BAD_REQUEST, "invalid_grant", "expired access/refresh token");
+                return salesforce_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "expired access/refresh token",
+                );
             }
             let (account, scopes) = (g.account.clone(), g.scopes.clone());
-            let access = state.issue(&mut inner, Provider::Salesforce, &client_id, &account, &scopes, Some(refresh));
+            let access = state.issue(
+                &mut inner,
+                Provider::Salesforce,
+                &client_id,
+                &account,
+                &scopes,
+                Some(refresh),
+            );
             // No new refresh token: the old one stays valid.
-            axum::Json(salesforce_token_answer(&state, &inner, &access, &account, &scopes)).into_response()
+            axum::Json(salesforce_token_answer(
+                &state, &inner, &access, &account, &scopes,
+            ))
+            .into_response()
         }
-        _ => salesforce_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant type not supported"),
+        _ => salesforce_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant type not supported",
+        ),
     }
 }
 
@@ -491,7 +626,11 @@ fn salesforce_token_answer(
     account: &str,
     scopes: &[String],
 ) -> serde_json::Value {
-    let user = inner.orgs.get(account).map(|o| o.user_id.clone()).unwrap_or_default();
+    let user = inner
+        .orgs
+        .get(account)
+        .map(|o| o.user_id.clone())
+        .unwrap_or_default();
     json!({
         "access_token": access,
         "instance_url": state.base_url,
@@ -503,11 +642,18 @@ fn salesforce_token_answer(
     })
 }
 
-async fn salesforce_revoke(State(state): State<Shared>, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn salesforce_revoke(
+    State(state): State<Shared>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let token = f.get("token").cloned().unwrap_or_default();
     let mut inner = state.lock();
     let mut found = false;
-    if let Some(g) = inner.refresh.get_mut(&token).filter(|g| g.provider == Provider::Salesforce) {
+    if let Some(g) = inner
+        .refresh
+        .get_mut(&token)
+        .filter(|g| g.provider == Provider::Salesforce)
+    {
         g.revoked = true;
         found = true;
         for t in inner.access.values_mut() {
@@ -515,7 +661,11 @@ async fn salesforce_revoke(State(state): State<Shared>, Form(f): Form<HashMap<St
                 t.revoked = true;
             }
         }
-    } else if let Some(t) = inner.access.get_mut(&token).filter(|t| t.provider == Provider::Salesforce) {
+    } else if let Some(t) = inner
+        .access
+        .get_mut(&token)
+        .filter(|t| t.provider == Provider::Salesforce)
+    {
         t.revoked = true;
         found = true;
     }
@@ -523,7 +673,11 @@ async fn salesforce_revoke(State(state): State<Shared>, Form(f): Form<HashMap<St
         inner.stats.revocations += 1;
         StatusCode::OK.into_response()
     } else {
-        salesforce_error(StatusCode::BAD_REQUEST, "unsupported_token_type", "this token type is not supported")
+        salesforce_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_token_type",
+            "this token type is not supported",
+        )
     }
 }
 

@@ -1,5 +1,7 @@
 //! The simulated Salesforce REST API: SOQL queries with `nextRecordsUrl`, and Account, Contact and
 //! Task create, read, update and upsert by external id.
+// Checks return the simulator's finished answer as their error, as the handlers send it.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,7 +22,13 @@ type Shared = Arc<SimState>;
 
 /// External ID fields per object.
 const EXTERNAL_IDS: [(&str, &str); 1] = [("Task", "Debrief_Push_Key__c")];
-const TASK_STATUSES: [&str; 5] = ["Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"];
+const TASK_STATUSES: [&str; 5] = [
+    "Not Started",
+    "In Progress",
+    "Completed",
+    "Waiting on someone else",
+    "Deferred",
+];
 const TASK_PRIORITIES: [&str; 3] = ["High", "Normal", "Low"];
 
 pub fn router(state: Shared) -> Router {
@@ -29,8 +37,14 @@ pub fn router(state: Shared) -> Router {
         .route("/services/data/{version}/query/", get(query))
         .route("/services/data/{version}/query/{locator}", get(query_more))
         .route("/services/data/{version}/limits", get(limits))
-        .route("/services/data/{version}/sobjects/{object}", axum::routing::post(create))
-        .route("/services/data/{version}/sobjects/{object}/", axum::routing::post(create))
+        .route(
+            "/services/data/{version}/sobjects/{object}",
+            axum::routing::post(create),
+        )
+        .route(
+            "/services/data/{version}/sobjects/{object}/",
+            axum::routing::post(create),
+        )
         .route(
             "/services/data/{version}/sobjects/{object}/{id}",
             get(read_one).patch(update).delete(remove),
@@ -49,7 +63,13 @@ pub(super) fn bearer(headers: &HeaderMap) -> Option<String> {
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
-        .or_else(|| headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("bearer "))
+        .or_else(|| {
+            headers
+                .get(axum::http::header::AUTHORIZATION)?
+                .to_str()
+                .ok()?
+                .strip_prefix("bearer ")
+        })
         .map(str::to_owned)
 }
 
@@ -73,37 +93,79 @@ fn version_ok(v: &str) -> bool {
         .is_some_and(|n| (31.0..=68.0).contains(&n) && v.contains('.'))
 }
 
-fn gate(state: &SimState, inner: &mut Inner, headers: &HeaderMap, version: &str) -> Result<Gate, Response> {
+fn gate(
+    state: &SimState,
+    inner: &mut Inner,
+    headers: &HeaderMap,
+    version: &str,
+) -> Result<Gate, Response> {
     if !version_ok(version) {
-        return Err(errors(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", None));
+        return Err(errors(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+            None,
+        ));
     }
     let token = bearer(headers);
     let org = match check_token(inner, token.as_deref(), Provider::Salesforce) {
         TokenCheck::Valid(org) => org,
-        _ => return Err(errors(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid", None)),
+        _ => {
+            return Err(errors(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_SESSION_ID",
+                "Session expired or invalid",
+                None,
+            ));
+        }
     };
     let mut hang = false;
     match inner.take_fault(Provider::Salesforce) {
         Some(FaultKind::RateLimited) => {
             inner.stats.rate_limited += 1;
-            return Err(errors(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", None));
+            return Err(errors(
+                StatusCode::FORBIDDEN,
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded.",
+                None,
+            ));
         }
         Some(FaultKind::ServerError) => {
-            return Err(errors(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support: 1234567-89 (-1)", None));
+            return Err(errors(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UNKNOWN_EXCEPTION",
+                "An unexpected error occurred. Please include this ErrorId if you contact support: 1234567-89 (-1)",
+                None,
+            ));
         }
         Some(FaultKind::Unauthorized) => {
-            return Err(errors(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid", None));
+            return Err(errors(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_SESSION_ID",
+                "Session expired or invalid",
+                None,
+            ));
         }
         Some(FaultKind::TimeoutAfterCreate) => hang = true,
         None => {}
     }
     let limit = state.config.salesforce_daily_limit;
     let Some(o) = inner.orgs.get_mut(&org) else {
-        return Err(errors(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid", None));
+        return Err(errors(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_SESSION_ID",
+            "Session expired or invalid",
+            None,
+        ));
     };
     if o.api_usage >= limit {
         inner.stats.rate_limited += 1;
-        return Err(errors(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", None));
+        return Err(errors(
+            StatusCode::FORBIDDEN,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+            None,
+        ));
     }
     o.api_usage += 1;
     let usage = o.api_usage;
@@ -116,7 +178,10 @@ fn answer(state: &SimState, gate: &Gate, status: StatusCode, body: Option<Value>
         Some(b) => (status, axum::Json(b)).into_response(),
         None => status.into_response(),
     };
-    if let Ok(v) = HeaderValue::from_str(&format!("api-usage={}/{}", gate.usage, state.config.salesforce_daily_limit)) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "api-usage={}/{}",
+        gate.usage, state.config.salesforce_daily_limit
+    )) {
         r.headers_mut().insert("Sforce-Limit-Info", v);
     }
     r
@@ -128,7 +193,13 @@ fn record_json(version: &str, object: &str, r: &SimRecord, fields: Option<&[Stri
     match fields {
         Some(fs) => {
             for f in fs {
-                out.insert(f.clone(), r.properties.get(f).map(|v| field_value(f, v)).unwrap_or(Value::Null));
+                out.insert(
+                    f.clone(),
+                    r.properties
+                        .get(f)
+                        .map(|v| field_value(f, v))
+                        .unwrap_or(Value::Null),
+                );
             }
         }
         None => {
@@ -285,7 +356,11 @@ fn parse_soql(q: &str) -> Result<Soql, String> {
             };
             i += 1;
             let op = match toks.get(i) {
-                Some(Tok::Sym(s)) if ["=", "!=", "<>", "<", ">", "<=", ">="].contains(&s.as_str()) => s.clone(),
+                Some(Tok::Sym(s))
+                    if ["=", "!=", "<>", "<", ">", "<=", ">="].contains(&s.as_str()) =>
+                {
+                    s.clone()
+                }
                 Some(Tok::Word(w)) if w.eq_ignore_ascii_case("LIKE") => "LIKE".into(),
                 Some(Tok::Word(w)) if w.eq_ignore_ascii_case("IN") => "IN".into(),
                 _ => return Err("expected an operator".into()),
@@ -363,7 +438,13 @@ fn parse_soql(q: &str) -> Result<Soql, String> {
     if i != toks.len() {
         return Err(format!("unexpected token at position {i}"));
     }
-    Ok(Soql { fields, object, conds, order, limit })
+    Ok(Soql {
+        fields,
+        object,
+        conds,
+        order,
+        limit,
+    })
 }
 
 fn is_datetime_field(f: &str) -> bool {
@@ -408,8 +489,14 @@ fn cond_ok(r: &SimRecord, c: &Cond) -> Result<bool, String> {
     use std::cmp::Ordering::*;
     let v = &c.values[0];
     Ok(match c.op.as_str() {
-        "=" => match v { None => have.is_none(), Some(_) => cmp(v)? == Some(Equal) },
-        "!=" | "<>" => match v { None => have.is_some(), Some(_) => cmp(v)? != Some(Equal) },
+        "=" => match v {
+            None => have.is_none(),
+            Some(_) => cmp(v)? == Some(Equal),
+        },
+        "!=" | "<>" => match v {
+            None => have.is_some(),
+            Some(_) => cmp(v)? != Some(Equal),
+        },
         "<" => cmp(v)? == Some(Less),
         ">" => cmp(v)? == Some(Greater),
         "<=" => matches!(cmp(v)?, Some(Less | Equal)),
@@ -420,19 +507,37 @@ fn cond_ok(r: &SimRecord, c: &Cond) -> Result<bool, String> {
     })
 }
 
-fn run_query(inner: &Inner, org: &str, version: &str, q: &Soql) -> Result<Vec<Value>, (String, String)> {
+fn run_query(
+    inner: &Inner,
+    org: &str,
+    version: &str,
+    q: &Soql,
+) -> Result<Vec<Value>, (String, String)> {
     let malformed = |m: String| ("MALFORMED_QUERY".to_owned(), m);
     let Some(o) = inner.orgs.get(org) else {
         return Err(malformed("no org".into()));
     };
     if super::state::salesforce_prefix(&q.object).is_none() {
-        return Err(("INVALID_TYPE".into(), format!("sObject type '{}' is not supported.", q.object)));
+        return Err((
+            "INVALID_TYPE".into(),
+            format!("sObject type '{}' is not supported.", q.object),
+        ));
     }
     let known = known_fields(&q.object);
-    for f in q.fields.iter().chain(q.conds.iter().map(|c| &c.field)).chain(q.order.iter().map(|(f, _)| f)) {
+    for f in q
+        .fields
+        .iter()
+        .chain(q.conds.iter().map(|c| &c.field))
+        .chain(q.order.iter().map(|(f, _)| f))
+    {
         let base = f.split('.').next().unwrap_or(f);
-        if !(known.contains(&f.as_str()) || (f.contains('.') && base == "Account" && q.object == "Contact")) {
-            return Err(("INVALID_FIELD".into(), format!("No such column '{f}' on entity '{}'.", q.object)));
+        if !(known.contains(&f.as_str())
+            || (f.contains('.') && base == "Account" && q.object == "Contact"))
+        {
+            return Err((
+                "INVALID_FIELD".into(),
+                format!("No such column '{f}' on entity '{}'.", q.object),
+            ));
         }
     }
     let empty = BTreeMap::new();
@@ -495,9 +600,49 @@ fn run_query(inner: &Inner, org: &str, version: &str, q: &Soql) -> Result<Vec<Va
 
 fn known_fields(object: &str) -> &'static [&'static str] {
     match object {
-        "Account" => &["Id", "Name", "Website", "Description", "Industry", "Phone", "CreatedDate", "LastModifiedDate", "SystemModstamp"],
-        "Contact" => &["Id", "Name", "FirstName", "LastName", "Email", "Title", "AccountId", "Phone", "CreatedDate", "LastModifiedDate", "SystemModstamp"],
-        "Task" => &["Id", "Subject", "Description", "ActivityDate", "Status", "Priority", "WhoId", "WhatId", "AccountId", "OwnerId", "IsClosed", "Type", "TaskSubtype", "Debrief_Push_Key__c", "CreatedDate", "LastModifiedDate", "SystemModstamp"],
+        "Account" => &[
+            "Id",
+            "Name",
+            "Website",
+            "Description",
+            "Industry",
+            "Phone",
+            "CreatedDate",
+            "LastModifiedDate",
+            "SystemModstamp",
+        ],
+        "Contact" => &[
+            "Id",
+            "Name",
+            "FirstName",
+            "LastName",
+            "Email",
+            "Title",
+            "AccountId",
+            "Phone",
+            "CreatedDate",
+            "LastModifiedDate",
+            "SystemModstamp",
+        ],
+        "Task" => &[
+            "Id",
+            "Subject",
+            "Description",
+            "ActivityDate",
+            "Status",
+            "Priority",
+            "WhoId",
+            "WhatId",
+            "AccountId",
+            "OwnerId",
+            "IsClosed",
+            "Type",
+            "TaskSubtype",
+            "Debrief_Push_Key__c",
+            "CreatedDate",
+            "LastModifiedDate",
+            "SystemModstamp",
+        ],
         _ => &[],
     }
 }
@@ -505,13 +650,40 @@ fn known_fields(object: &str) -> &'static [&'static str] {
 fn writable_fields(object: &str) -> &'static [&'static str] {
     match object {
         "Account" => &["Name", "Website", "Description", "Industry", "Phone"],
-        "Contact" => &["FirstName", "LastName", "Email", "Title", "AccountId", "Phone"],
-        "Task" => &["Subject", "Description", "ActivityDate", "Status", "Priority", "WhoId", "WhatId", "OwnerId", "Type", "TaskSubtype", "Debrief_Push_Key__c"],
+        "Contact" => &[
+            "FirstName",
+            "LastName",
+            "Email",
+            "Title",
+            "AccountId",
+            "Phone",
+        ],
+        "Task" => &[
+            "Subject",
+            "Description",
+            "ActivityDate",
+            "Status",
+            "Priority",
+            "WhoId",
+            "WhatId",
+            "OwnerId",
+            "Type",
+            "TaskSubtype",
+            "Debrief_Push_Key__c",
+        ],
         _ => &[],
     }
 }
 
-fn page(state: &SimState, inner: &mut Inner, version: &str, rows: Vec<Value>, offset: usize, cursor: Option<String>, total: usize) -> Value {
+fn page(
+    state: &SimState,
+    inner: &mut Inner,
+    version: &str,
+    rows: Vec<Value>,
+    offset: usize,
+    cursor: Option<String>,
+    total: usize,
+) -> Value {
     let batch = state.config.salesforce_query_batch.max(1);
     let end = (offset + batch).min(rows.len());
     let records: Vec<Value> = rows[offset.min(rows.len())..end].to_vec();
@@ -537,7 +709,12 @@ async fn query(
         Err(r) => return r,
     };
     let Some(text) = q.get("q") else {
-        return errors(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", "A query string has to be specified", None);
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "A query string has to be specified",
+            None,
+        );
     };
     let soql = match parse_soql(text) {
         Ok(s) => s,
@@ -562,24 +739,50 @@ async fn query_more(
         Ok(g) => g,
         Err(r) => return r,
     };
-    let Some((id, offset)) = locator.rsplit_once('-').and_then(|(id, o)| Some((id.to_owned(), o.parse::<usize>().ok()?))) else {
-        return errors(StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator", None);
+    let Some((id, offset)) = locator
+        .rsplit_once('-')
+        .and_then(|(id, o)| Some((id.to_owned(), o.parse::<usize>().ok()?)))
+    else {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+            None,
+        );
     };
     let Some(cursor) = inner.cursors.remove(&id) else {
-        return errors(StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator", None);
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+            None,
+        );
     };
-    let body = page(&state, &mut inner, &version, cursor.rows, offset, Some(id), cursor.total);
+    let body = page(
+        &state,
+        &mut inner,
+        &version,
+        cursor.rows,
+        offset,
+        Some(id),
+        cursor.total,
+    );
     answer(&state, &gate, StatusCode::OK, Some(body))
 }
 
-async fn limits(State(state): State<Shared>, Path(version): Path<String>, headers: HeaderMap) -> Response {
+async fn limits(
+    State(state): State<Shared>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let mut inner = state.lock();
     let gate = match gate(&state, &mut inner, &headers, &version) {
         Ok(g) => g,
         Err(r) => return r,
     };
     let max = state.config.salesforce_daily_limit;
-    let body = json!({"DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(gate.usage)}});
+    let body =
+        json!({"DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(gate.usage)}});
     answer(&state, &gate, StatusCode::OK, Some(body))
 }
 
@@ -592,7 +795,12 @@ fn check_write(
     creating: bool,
 ) -> Result<BTreeMap<String, String>, Response> {
     let Some(map) = body.as_object() else {
-        return Err(errors(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", "The body must be a JSON object", None));
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            "The body must be a JSON object",
+            None,
+        ));
     };
     let allowed = writable_fields(object);
     let mut out = BTreeMap::new();
@@ -601,8 +809,17 @@ fn check_write(
             continue;
         }
         if !allowed.contains(&k.as_str()) {
-            let code = if known_fields(object).contains(&k.as_str()) { "INVALID_FIELD_FOR_INSERT_UPDATE" } else { "INVALID_FIELD" };
-            return Err(errors(StatusCode::BAD_REQUEST, code, &format!("No such column '{k}' on sobject of type {object}"), None));
+            let code = if known_fields(object).contains(&k.as_str()) {
+                "INVALID_FIELD_FOR_INSERT_UPDATE"
+            } else {
+                "INVALID_FIELD"
+            };
+            return Err(errors(
+                StatusCode::BAD_REQUEST,
+                code,
+                &format!("No such column '{k}' on sobject of type {object}"),
+                None,
+            ));
         }
         match v {
             Value::String(s) => {
@@ -615,37 +832,80 @@ fn check_write(
             Value::Bool(b) => {
                 out.insert(k.clone(), b.to_string());
             }
-            _ => return Err(errors(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", &format!("Cannot deserialize value of field {k}"), None)),
+            _ => {
+                return Err(errors(
+                    StatusCode::BAD_REQUEST,
+                    "JSON_PARSER_ERROR",
+                    &format!("Cannot deserialize value of field {k}"),
+                    None,
+                ));
+            }
         }
     }
     let too_long = |f: &str, max: usize| out.get(f).is_some_and(|s| s.chars().count() > max);
     if too_long("Subject", 255) {
-        return Err(errors(StatusCode::BAD_REQUEST, "STRING_TOO_LONG", "Subject: data value too large", Some(vec!["Subject"])));
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            "STRING_TOO_LONG",
+            "Subject: data value too large",
+            Some(vec!["Subject"]),
+        ));
     }
     if too_long("Description", 32_000) {
-        return Err(errors(StatusCode::BAD_REQUEST, "STRING_TOO_LONG", "Description: data value too large", Some(vec!["Description"])));
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            "STRING_TOO_LONG",
+            "Description: data value too large",
+            Some(vec!["Description"]),
+        ));
     }
     if let Some(d) = out.get("ActivityDate")
         && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err()
     {
-        return Err(errors(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", &format!("Cannot deserialize value of type date from String \"{d}\""), None));
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            "JSON_PARSER_ERROR",
+            &format!("Cannot deserialize value of type date from String \"{d}\""),
+            None,
+        ));
     }
     if let Some(s) = out.get("Status")
         && !TASK_STATUSES.contains(&s.as_str())
     {
-        return Err(errors(StatusCode::BAD_REQUEST, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", &format!("Status: bad value for restricted picklist field: {s}"), Some(vec!["Status"])));
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            &format!("Status: bad value for restricted picklist field: {s}"),
+            Some(vec!["Status"]),
+        ));
     }
     if let Some(p) = out.get("Priority")
         && !TASK_PRIORITIES.contains(&p.as_str())
     {
-        return Err(errors(StatusCode::BAD_REQUEST, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", &format!("Priority: bad value for restricted picklist field: {p}"), Some(vec!["Priority"])));
+        return Err(errors(
+            StatusCode::BAD_REQUEST,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            &format!("Priority: bad value for restricted picklist field: {p}"),
+            Some(vec!["Priority"]),
+        ));
     }
     let o = inner.orgs.get(org);
-    for (f, target) in [("WhoId", "Contact"), ("WhatId", "Account"), ("AccountId", "Account")] {
+    for (f, target) in [
+        ("WhoId", "Contact"),
+        ("WhatId", "Account"),
+        ("AccountId", "Account"),
+    ] {
         if let Some(id) = out.get(f)
-            && !o.and_then(|o| o.objects.get(target)).is_some_and(|m| m.contains_key(id))
+            && !o
+                .and_then(|o| o.objects.get(target))
+                .is_some_and(|m| m.contains_key(id))
         {
-            return Err(errors(StatusCode::BAD_REQUEST, "INVALID_CROSS_REFERENCE_KEY", &format!("invalid cross reference id"), Some(vec![f])));
+            return Err(errors(
+                StatusCode::BAD_REQUEST,
+                "INVALID_CROSS_REFERENCE_KEY",
+                "invalid cross reference id",
+                Some(vec![f]),
+            ));
         }
     }
     if creating {
@@ -656,7 +916,12 @@ fn check_write(
         };
         for r in required {
             if !out.contains_key(*r) {
-                return Err(errors(StatusCode::BAD_REQUEST, "REQUIRED_FIELD_MISSING", &format!("Required fields are missing: [{r}]"), Some(vec![r])));
+                return Err(errors(
+                    StatusCode::BAD_REQUEST,
+                    "REQUIRED_FIELD_MISSING",
+                    &format!("Required fields are missing: [{r}]"),
+                    Some(vec![r]),
+                ));
             }
         }
         if object == "Task" && !out.contains_key("Status") {
@@ -688,7 +953,12 @@ fn derive(object: &str, r: &mut SimRecord) {
     }
 }
 
-fn insert(inner: &mut Inner, org: &str, object: &str, fields: BTreeMap<String, String>) -> Option<String> {
+fn insert(
+    inner: &mut Inner,
+    org: &str,
+    object: &str,
+    fields: BTreeMap<String, String>,
+) -> Option<String> {
     let o = inner.orgs.get_mut(org)?;
     let id = salesforce_insert(o, object, fields);
     if let Some(r) = o.objects.get_mut(object).and_then(|m| m.get_mut(&id)) {
@@ -710,7 +980,12 @@ async fn create(
             Err(r) => return r,
         };
         if super::state::salesforce_prefix(&object).is_none() {
-            return errors(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", None);
+            return errors(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "The requested resource does not exist",
+                None,
+            );
         }
         let fields = match check_write(&inner, &gate.org, &object, &body, true) {
             Ok(f) => f,
@@ -718,14 +993,36 @@ async fn create(
         };
         if let Some((_, ext)) = EXTERNAL_IDS.iter().find(|(o, _)| *o == object)
             && let Some(v) = fields.get(*ext)
-            && inner.orgs.get(&gate.org).and_then(|o| o.objects.get(&object)).is_some_and(|m| m.values().any(|r| r.properties.get(*ext) == Some(v)))
+            && inner
+                .orgs
+                .get(&gate.org)
+                .and_then(|o| o.objects.get(&object))
+                .is_some_and(|m| m.values().any(|r| r.properties.get(*ext) == Some(v)))
         {
-            return errors(StatusCode::BAD_REQUEST, "DUPLICATE_VALUE", &format!("duplicate value found: {ext} duplicates value on record with id"), Some(vec![ext]));
+            return errors(
+                StatusCode::BAD_REQUEST,
+                "DUPLICATE_VALUE",
+                &format!("duplicate value found: {ext} duplicates value on record with id"),
+                Some(vec![ext]),
+            );
         }
         let Some(id) = insert(&mut inner, &gate.org, &object, fields) else {
-            return errors(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid", None);
+            return errors(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_SESSION_ID",
+                "Session expired or invalid",
+                None,
+            );
         };
-        (answer(&state, &gate, StatusCode::CREATED, Some(json!({"id": id, "success": true, "errors": []}))), gate.hang)
+        (
+            answer(
+                &state,
+                &gate,
+                StatusCode::CREATED,
+                Some(json!({"id": id, "success": true, "errors": []})),
+            ),
+            gate.hang,
+        )
     };
     if hang {
         tokio::time::sleep(state.config.hang_after_create).await;
@@ -744,14 +1041,26 @@ async fn read_one(
         Ok(g) => g,
         Err(r) => return r,
     };
-    let fields: Option<Vec<String>> = q.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
-    let found = inner.orgs.get(&gate.org).and_then(|o| o.objects.get(&object)).and_then(|m| m.get(&id)).filter(|r| !r.archived);
+    let fields: Option<Vec<String>> = q
+        .get("fields")
+        .map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
+    let found = inner
+        .orgs
+        .get(&gate.org)
+        .and_then(|o| o.objects.get(&object))
+        .and_then(|m| m.get(&id))
+        .filter(|r| !r.archived);
     match found {
         Some(r) => {
             let body = record_json(&version, &object, r, fields.as_deref());
             answer(&state, &gate, StatusCode::OK, Some(body))
         }
-        None => errors(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", None),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+            None,
+        ),
     }
 }
 
@@ -770,8 +1079,19 @@ async fn update(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let Some(r) = inner.orgs.get_mut(&gate.org).and_then(|o| o.objects.get_mut(&object)).and_then(|m| m.get_mut(&id)).filter(|r| !r.archived) else {
-        return errors(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", None);
+    let Some(r) = inner
+        .orgs
+        .get_mut(&gate.org)
+        .and_then(|o| o.objects.get_mut(&object))
+        .and_then(|m| m.get_mut(&id))
+        .filter(|r| !r.archived)
+    else {
+        return errors(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+            None,
+        );
     };
     r.properties.extend(fields);
     derive(&object, r);
@@ -789,17 +1109,31 @@ async fn remove(
         Ok(g) => g,
         Err(r) => return r,
     };
-    match inner.orgs.get_mut(&gate.org).and_then(|o| o.objects.get_mut(&object)).and_then(|m| m.get_mut(&id)).filter(|r| !r.archived) {
+    match inner
+        .orgs
+        .get_mut(&gate.org)
+        .and_then(|o| o.objects.get_mut(&object))
+        .and_then(|m| m.get_mut(&id))
+        .filter(|r| !r.archived)
+    {
         Some(r) => {
             r.archived = true;
             answer(&state, &gate, StatusCode::NO_CONTENT, None)
         }
-        None => errors(StatusCode::NOT_FOUND, "ENTITY_IS_DELETED", "entity is deleted", None),
+        None => errors(
+            StatusCode::NOT_FOUND,
+            "ENTITY_IS_DELETED",
+            "entity is deleted",
+            None,
+        ),
     }
 }
 
 fn external_field(object: &str, field: &str) -> bool {
-    field == "Id" || EXTERNAL_IDS.iter().any(|(o, f)| *o == object && *f == field)
+    field == "Id"
+        || EXTERNAL_IDS
+            .iter()
+            .any(|(o, f)| *o == object && *f == field)
 }
 
 async fn read_by_external_id(
@@ -814,22 +1148,48 @@ async fn read_by_external_id(
         Err(r) => return r,
     };
     if !external_field(&object, &field) {
-        return errors(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Provided external ID field does not exist or is not accessible: {field}"), None);
+        return errors(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Provided external ID field does not exist or is not accessible: {field}"),
+            None,
+        );
     }
-    let fields: Option<Vec<String>> = q.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
+    let fields: Option<Vec<String>> = q
+        .get("fields")
+        .map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
     let matches: Vec<SimRecord> = inner
         .orgs
         .get(&gate.org)
         .and_then(|o| o.objects.get(&object))
-        .map(|m| m.values().filter(|r| !r.archived && r.properties.get(&field) == Some(&value)).cloned().collect())
+        .map(|m| {
+            m.values()
+                .filter(|r| !r.archived && r.properties.get(&field) == Some(&value))
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     match matches.as_slice() {
-        [] => errors(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist", None),
+        [] => errors(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+            None,
+        ),
         [r] => {
             let body = record_json(&version, &object, r, fields.as_deref());
             answer(&state, &gate, StatusCode::OK, Some(body))
         }
-        many => answer(&state, &gate, StatusCode::MULTIPLE_CHOICES, Some(json!(many.iter().map(|r| format!("/services/data/{version}/sobjects/{object}/{}", r.id)).collect::<Vec<_>>()))),
+        many => answer(
+            &state,
+            &gate,
+            StatusCode::MULTIPLE_CHOICES,
+            Some(json!(
+                many.iter()
+                    .map(|r| format!("/services/data/{version}/sobjects/{object}/{}", r.id))
+                    .collect::<Vec<_>>()
+            )),
+        ),
     }
 }
 
@@ -846,45 +1206,106 @@ async fn upsert(
             Err(r) => return r,
         };
         if field == "Id" || !external_field(&object, &field) {
-            return errors(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("Provided external ID field does not exist or is not accessible: {field}"), None);
+            return errors(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                &format!("Provided external ID field does not exist or is not accessible: {field}"),
+                None,
+            );
         }
         let mut fields = match check_write(&inner, &gate.org, &object, &body, false) {
             Ok(f) => f,
             Err(r) => return r,
         };
         if fields.get(&field).is_some_and(|v| *v != value) {
-            return errors(StatusCode::BAD_REQUEST, "INVALID_FIELD", &format!("{field} in the body does not match the URL"), Some(vec![&field]));
+            return errors(
+                StatusCode::BAD_REQUEST,
+                "INVALID_FIELD",
+                &format!("{field} in the body does not match the URL"),
+                Some(vec![&field]),
+            );
         }
         fields.insert(field.clone(), value.clone());
         let ids: Vec<String> = inner
             .orgs
             .get(&gate.org)
             .and_then(|o| o.objects.get(&object))
-            .map(|m| m.values().filter(|r| !r.archived && r.properties.get(&field) == Some(&value)).map(|r| r.id.clone()).collect())
+            .map(|m| {
+                m.values()
+                    .filter(|r| !r.archived && r.properties.get(&field) == Some(&value))
+                    .map(|r| r.id.clone())
+                    .collect()
+            })
             .unwrap_or_default();
         match ids.as_slice() {
             [] => {
-                let mut with_defaults = match check_write(&inner, &gate.org, &object, &Value::Object(fields.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()), true) {
+                let mut with_defaults = match check_write(
+                    &inner,
+                    &gate.org,
+                    &object,
+                    &Value::Object(
+                        fields
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                            .collect(),
+                    ),
+                    true,
+                ) {
                     Ok(f) => f,
                     Err(r) => return r,
                 };
                 with_defaults.insert(field.clone(), value.clone());
                 let Some(id) = insert(&mut inner, &gate.org, &object, with_defaults) else {
-                    return errors(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid", None);
+                    return errors(
+                        StatusCode::UNAUTHORIZED,
+                        "INVALID_SESSION_ID",
+                        "Session expired or invalid",
+                        None,
+                    );
                 };
-                (answer(&state, &gate, StatusCode::CREATED, Some(json!({"id": id, "success": true, "errors": [], "created": true}))), gate.hang)
+                (
+                    answer(
+                        &state,
+                        &gate,
+                        StatusCode::CREATED,
+                        Some(json!({"id": id, "success": true, "errors": [], "created": true})),
+                    ),
+                    gate.hang,
+                )
             }
             [id] => {
                 let id = id.clone();
-                if let Some(r) = inner.orgs.get_mut(&gate.org).and_then(|o| o.objects.get_mut(&object)).and_then(|m| m.get_mut(&id)) {
+                if let Some(r) = inner
+                    .orgs
+                    .get_mut(&gate.org)
+                    .and_then(|o| o.objects.get_mut(&object))
+                    .and_then(|m| m.get_mut(&id))
+                {
                     r.properties.extend(fields);
                     derive(&object, r);
                     salesforce_touch(r);
                 }
-                (answer(&state, &gate, StatusCode::OK, Some(json!({"id": id, "success": true, "errors": [], "created": false}))), gate.hang)
+                (
+                    answer(
+                        &state,
+                        &gate,
+                        StatusCode::OK,
+                        Some(json!({"id": id, "success": true, "errors": [], "created": false})),
+                    ),
+                    gate.hang,
+                )
             }
             many => (
-                answer(&state, &gate, StatusCode::MULTIPLE_CHOICES, Some(json!(many.iter().map(|id| format!("/services/data/{version}/sobjects/{object}/{id}")).collect::<Vec<_>>()))),
+                answer(
+                    &state,
+                    &gate,
+                    StatusCode::MULTIPLE_CHOICES,
+                    Some(json!(
+                        many.iter()
+                            .map(|id| format!("/services/data/{version}/sobjects/{object}/{id}"))
+                            .collect::<Vec<_>>()
+                    )),
+                ),
                 false,
             ),
         }
@@ -905,7 +1326,10 @@ mod tests {
         assert_eq!(q.object, "Account");
         assert_eq!(q.fields.len(), 4);
         assert_eq!(q.conds[0].op, ">");
-        let q = parse_soql("SELECT Id FROM Contact WHERE Email IN ('a@x.com', 'o\\'neil@y.com') LIMIT 5").unwrap();
+        let q = parse_soql(
+            "SELECT Id FROM Contact WHERE Email IN ('a@x.com', 'o\\'neil@y.com') LIMIT 5",
+        )
+        .unwrap();
         assert_eq!(q.conds[0].values[1].as_deref(), Some("o'neil@y.com"));
         assert_eq!(q.limit, Some(5));
         assert!(parse_soql("SELEC Id FROM Account").is_err());

@@ -503,7 +503,9 @@ fn touch(record: &mut SimRecord) {
     record
         .properties
         .insert("hs_lastmodifieddate".to_owned(), stamp.clone());
-    record.properties.insert("lastmodifieddate".to_owned(), stamp);
+    record
+        .properties
+        .insert("lastmodifieddate".to_owned(), stamp);
 }
 
 /// Marks a HubSpot record modified now.

@@ -469,9 +469,16 @@ pub async fn run_standalone(
     Ok(())
 }
 
+/// A demo customer company: `(domain, name, [(first, last, email)])`.
+pub type DemoCompany = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str, String)>,
+);
+
 /// The demo's customer companies as `(domain, name, [(first, last, email)])`: the companies the
 /// generated meetings are with (the CRM simulator's demo portal holds most of them).
-pub fn demo_companies() -> Vec<(&'static str, &'static str, Vec<(&'static str, &'static str, String)>)> {
+pub fn demo_companies() -> Vec<DemoCompany> {
     corpus::COMPANIES
         .iter()
         .map(|c| {
