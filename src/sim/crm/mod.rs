@@ -343,6 +343,14 @@ impl CrmSimHandle {
         self.state.lock().faults.push(fault);
     }
 
+    /// Gives this share of API calls a random fault (a 500, a 429, or a create whose answer
+    /// never comes), for benchmarks; 0 turns it off. Returns how many were injected so far.
+    pub fn set_fault_ratio(&self, ratio: f64) -> u64 {
+        let mut inner = self.state.lock();
+        inner.fault_ratio = ratio;
+        inner.random_faults
+    }
+
     /// Stops the server and waits for it.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -156,11 +156,23 @@ pub struct Inner {
     pub portals: BTreeMap<u64, Portal>,
     pub orgs: BTreeMap<String, SalesforceOrg>,
     pub cursors: HashMap<String, QueryCursor>,
+    /// Share of API calls that get a random fault (benchmarks), and how many were injected.
+    pub fault_ratio: f64,
+    pub random_faults: u64,
 }
 
 impl Inner {
     /// Takes one count of the first fault that applies to `provider`.
     pub fn take_fault(&mut self, provider: Provider) -> Option<FaultKind> {
+        if self.fault_ratio > 0.0 && rand::thread_rng().gen_bool(self.fault_ratio.min(1.0)) {
+            self.random_faults += 1;
+            const MIX: [FaultKind; 3] = [
+                FaultKind::ServerError,
+                FaultKind::RateLimited,
+                FaultKind::TimeoutAfterCreate,
+            ];
+            return Some(MIX[(self.random_faults % 3) as usize]);
+        }
         let i = self
             .faults
             .iter()
