@@ -151,12 +151,14 @@ export async function startStack() {
 
     const port = await freePort();
     const simPort = await freePort();
+    const crmSimPort = await freePort();
     stack.baseUrl = `http://127.0.0.1:${port}`;
     stack.stateDir = mkdtempSync(path.join(tmpdir(), 'debrief-e2e-'));
     const logPath = path.join(resultsDir, 'app.log');
     const log = createWriteStream(logPath);
     // --demo: Fathom is the in-process simulator (keys demo-key-alice / demo-key-bob).
-    stack.app = spawn(bin, ['run', '--demo', '--fathom-sim-port', String(simPort)], {
+    // The CRM simulator (HubSpot and Salesforce) starts in-process too, on its own free port.
+    stack.app = spawn(bin, ['run', '--demo', '--fathom-sim-port', String(simPort), '--crm-sim-port', String(crmSimPort)], {
       cwd: repoRoot,
       env: {
         ...process.env,

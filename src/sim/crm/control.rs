@@ -25,14 +25,27 @@ pub fn router(state: Shared) -> Router {
         .route("/__sim/faults", post(add_fault).delete(clear_faults))
         .route("/__sim/tokens/expire", post(expire))
         .route("/__sim/tokens/revoke-refresh", post(revoke))
-        .route("/__sim/hubspot/{hub}/companies", post(add_company))
-        .route("/__sim/hubspot/{hub}/contacts", post(add_contact))
+        .route(
+            "/__sim/hubspot/{hub}/companies",
+            post(add_company)
+                .get(|s, Path(hub): Path<u64>| hubspot_records(s, Path((hub, "companies".into())))),
+        )
+        .route(
+            "/__sim/hubspot/{hub}/contacts",
+            post(add_contact)
+                .get(|s, Path(hub): Path<u64>| hubspot_records(s, Path((hub, "contacts".into())))),
+        )
         .route("/__sim/hubspot/{hub}/{object}", get(hubspot_records))
         .route(
             "/__sim/hubspot/{hub}/{object}/{id}",
             axum::routing::patch(change),
         )
-        .route("/__sim/salesforce/{org}/accounts", post(add_account))
+        .route(
+            "/__sim/salesforce/{org}/accounts",
+            post(add_account).get(|s, Path(org): Path<String>| {
+                salesforce_records(s, Path((org, "Account".into())))
+            }),
+        )
         .route("/__sim/salesforce/{org}/{object}", get(salesforce_records))
         .with_state(state)
 }

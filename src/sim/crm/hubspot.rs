@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -263,6 +263,21 @@ fn record_json(object: &str, r: &SimRecord, wanted: Option<&[String]>) -> Value 
     })
 }
 
+/// The query string with repeated keys joined by commas: HubSpot takes `properties=a,b` and
+/// `properties=a&properties=b` alike (its generated clients send the second).
+fn query_map(raw: Option<String>) -> HashMap<String, String> {
+    let mut map: HashMap<String, String> = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        map.entry(k.into_owned())
+            .and_modify(|e| {
+                e.push(',');
+                e.push_str(&v);
+            })
+            .or_insert_with(|| v.into_owned());
+    }
+    map
+}
+
 fn csv_param(q: &HashMap<String, String>, name: &str) -> Option<Vec<String>> {
     q.get(name).map(|v| {
         v.split(',')
@@ -310,9 +325,10 @@ fn associated(inner: &Inner, hub: u64, object: &str, id: &str, to: &str) -> Vec<
 async fn list(
     State(state): State<Shared>,
     Path(object): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    let q = query_map(raw);
     if let Err(r) = check_object(&object) {
         return r;
     }
@@ -962,9 +978,10 @@ async fn create(
 async fn read_one(
     State(state): State<Shared>,
     Path((object, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
+    let q = query_map(raw);
     if let Err(r) = check_object(&object) {
         return r;
     }
