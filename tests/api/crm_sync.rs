@@ -467,3 +467,115 @@ async fn disconnecting_revokes_at_the_provider_erases_tokens_and_stops_pushes(db
     meeting_with(&app, "After disconnect", &["jane@contoso.com"]).await;
     assert_eq!(app.crm.calls().len(), calls, "nothing more reaches HubSpot");
 }
+
+#[sqlx::test]
+async fn open_action_items_become_hubspot_tasks_when_asked_and_the_audit_counts_what_was_written(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let (ada, connection) = ada_with_crm(&app, "hubspot").await;
+    let page = format!("/o/{}/integrations/crm/{connection}", ada.slug);
+    let saved = ada
+        .browser
+        .submit(
+            &page,
+            &format!("{page}/settings"),
+            &[("push_enabled", "on"), ("push_tasks", "on")],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let meeting = meeting_with(&app, "Contoso with tasks", &["jane@contoso.com"]).await;
+    // Two open action items more (generated meetings may have none open), then the push again.
+    sqlx::query(
+        "insert into meeting_action_items (org_id, meeting_id, position, description, user_generated, completed, assignee_email)
+         select $1, $2, 1000 + g, 'Follow up ' || g, false, false, 'ada@example.com' from generate_series(1, 2) g",
+    )
+    .bind(ada.org.0)
+    .bind(meeting)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    debrief::jobs::push_meeting_to_crm(&app.state, push(ada.org, meeting, connection))
+        .await
+        .unwrap();
+    let open: i64 = sqlx::query_scalar(
+        "select count(*) from meeting_action_items where meeting_id = $1 and not completed",
+    )
+    .bind(meeting)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(open > 0, "the generated meeting has open action items");
+    let tasks = app.crm.hubspot_records(HUB_ID, "tasks");
+    assert_eq!(tasks.len() as i64, open, "one task per open action item");
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.properties["hs_task_status"] == "NOT_STARTED")
+    );
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.associations.iter().any(|a| a.type_id == 204))
+    );
+    assert_eq!(app.crm.hubspot_records(HUB_ID, "notes").len(), 1);
+
+    let (_, html) = ada.browser.get_html(&page).await;
+    assert_eq!(
+        select_text(&html, "#crm-audit tr[data-days='7'] .audit-matched").unwrap(),
+        "1"
+    );
+    assert_eq!(
+        select_text(&html, "#crm-audit tr[data-days='7'] .audit-pushed").unwrap(),
+        "1"
+    );
+    assert_eq!(
+        select_text(&html, "#crm-audit tr[data-days='30'] .audit-mismatched").unwrap(),
+        "0"
+    );
+    assert!(select_text(&html, "#audit-clean").is_some(), "{html}");
+
+    // A failed push shows up as an exception with a link to the meeting.
+    sqlx::query("update crm_pushes set state = 'failed', error = 'refused' where kind = 'note'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (_, html) = ada.browser.get_html(&page).await;
+    assert_eq!(
+        select_text(&html, "#crm-audit tr[data-days='7'] .audit-failed").unwrap(),
+        "1"
+    );
+    let exception = select_text(&html, "#audit-exceptions li").unwrap();
+    assert!(
+        exception.contains("Contoso with tasks") && exception.contains("Failed: refused"),
+        "{exception}"
+    );
+    let (_, meeting_page) = ada
+        .browser
+        .get_html(&format!("/o/{}/meetings/{meeting}", ada.slug))
+        .await;
+    assert!(
+        select_text(&meeting_page, "#crm-pushes li[data-state=failed] button")
+            .unwrap()
+            .contains("Retry")
+    );
+    let retried = ada
+        .browser
+        .submit(
+            &format!("/o/{}/meetings/{meeting}", ada.slug),
+            &format!("/o/{}/meetings/{meeting}/crm/{connection}/retry", ada.slug),
+            &[],
+        )
+        .await;
+    assert_eq!(retried.status(), StatusCode::SEE_OTHER);
+    app.wait_for_jobs().await;
+    let state: String = sqlx::query_scalar("select state from crm_pushes where kind = 'note'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        state, "pushed",
+        "Retry wrote it again (an update: the note exists)"
+    );
+    assert_eq!(app.crm.hubspot_records(HUB_ID, "notes").len(), 1);
+}

@@ -112,3 +112,63 @@ async fn rotation_without_the_old_key_reports_the_rows_it_cannot_read_and_change
     assert_eq!(before, after);
     assert!(!report.failures[0].contains(ADA_FATHOM_KEY));
 }
+
+#[sqlx::test]
+async fn rotation_covers_crm_tokens_which_keep_working_under_the_new_key(db: PgPool) {
+    use debrief::crypto::{CRM_ACCESS_TOKEN_FIELD, CRM_REFRESH_TOKEN_FIELD};
+    let app = spawn_app(db).await;
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    app.connect_crm(&ada, &slug, "hubspot").await;
+    let org = OrgId(app.org_id(&slug).await);
+    let id = app.crm_connection(org, "hubspot").await;
+    let read = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "select access_token_ciphertext, refresh_token_ciphertext from crm_connections where id = $1",
+        )
+        .bind(id.0)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    let (access_before, refresh_before) = read().await;
+    let old = app.state.settings.secrets.master_keys.clone().unwrap();
+    let new_spec = KeyRing::generate_spec("test2");
+    let both = KeyRing::parse(&SecretString::from(format!(
+        "{new_spec},{}",
+        old.expose_secret()
+    )))
+    .unwrap();
+    let report = rotate_keys(&app.db, &both).await.unwrap();
+    assert_eq!((report.rows_seen, report.secrets_rotated), (1, 2));
+    let (access, refresh) = read().await;
+    let new_only = KeyRing::parse(&SecretString::from(new_spec)).unwrap();
+    let binding = |field| Binding {
+        org_id: org,
+        record_id: id.0,
+        field,
+    };
+    let old_ring = KeyRing::parse(&old).unwrap();
+    for (before, after, field) in [
+        (&access_before, &access, CRM_ACCESS_TOKEN_FIELD),
+        (&refresh_before, &refresh, CRM_REFRESH_TOKEN_FIELD),
+    ] {
+        assert!(after.starts_with("v1:test2:"), "{after}");
+        assert_eq!(
+            new_only
+                .decrypt(after, binding(field))
+                .unwrap()
+                .expose_secret(),
+            old_ring
+                .decrypt(before, binding(field))
+                .unwrap()
+                .expose_secret(),
+            "{field} is the same token under the new key"
+        );
+    }
+    // Bound to its field: the access token's ciphertext does not open as the refresh token.
+    assert!(
+        new_only
+            .decrypt(&access, binding(CRM_REFRESH_TOKEN_FIELD))
+            .is_err()
+    );
+}
