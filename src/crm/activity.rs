@@ -63,6 +63,8 @@ pub struct Activity {
     pub company_ids: Vec<String>,
     /// Action-item tasks: whether it is done.
     pub completed: bool,
+    /// Action-item tasks: who should do it (mapped to a CRM owner by email where one exists).
+    pub assignee_email: Option<String>,
 }
 
 impl Activity {
@@ -76,6 +78,7 @@ impl Activity {
             &self.contact_ids.join(","),
             &self.company_ids.join(","),
             if self.completed { "done" } else { "open" },
+            self.assignee_email.as_deref().unwrap_or(""),
         ] {
             h.update(part.as_bytes());
             h.update([0]);
@@ -125,6 +128,7 @@ pub fn activities(
         contact_ids: contact_ids.to_vec(),
         company_ids: company_ids.to_vec(),
         completed: true,
+        assignee_email: None,
     }];
     if tasks && provider == CrmProvider::Hubspot {
         for (index, item) in meeting.action_items.iter().enumerate() {
@@ -148,6 +152,7 @@ pub fn activities(
                 contact_ids: contact_ids.to_vec(),
                 company_ids: company_ids.to_vec(),
                 completed: false,
+                assignee_email: item.assignee_email.clone(),
             });
         }
     }

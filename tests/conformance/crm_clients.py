@@ -137,6 +137,10 @@ def hubspot(base):
         properties={"hs_timestamp": "2025-03-11T15:58:40.000Z", "hs_task_subject": "Send the quote", "hs_task_status": "NOT_STARTED", "hs_task_priority": "MEDIUM", "hs_task_type": "TODO"},
         associations=[PublicAssociationsForObject(to=PublicObjectId(id=contact), types=[AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=204)])]))
     check("hubspot: task created", bool(task.id))
+    owners = api.crm.owners.owners_api.get_page(email="alice.johnson@acme.com", limit=1)
+    check("hubspot: owner by email", len(owners.results) == 1 and owners.results[0].email == "alice.johnson@acme.com", owners)
+    nobody = api.crm.owners.owners_api.get_page(email="nobody@acme.com", limit=1)
+    check("hubspot: no owner with that email", nobody.results == [], nobody)
     try:
         api.crm.objects.notes.basic_api.create(SimplePublicObjectInputForCreate(properties={"hs_note_body": "no time"}, associations=[]))
         check("hubspot: a note without hs_timestamp is refused", False)

@@ -49,6 +49,8 @@ pub struct HubspotClient {
     portal_id: String,
     token: SecretString,
     pacer: Arc<AccountPacer>,
+    /// Owner ids by email, as looked up (`None`: no owner has that email).
+    owners: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
 impl HubspotClient {
@@ -68,7 +70,46 @@ impl HubspotClient {
             portal_id,
             token,
             pacer,
+            owners: std::sync::Mutex::default(),
         }
+    }
+
+    /// The HubSpot owner with `email`, if any (`GET /crm/v3/owners?email=`). Without the optional
+    /// owners scope HubSpot answers 403: then no task gets an owner.
+    async fn owner_id(&self, email: &str) -> Result<Option<String>, CrmError> {
+        let email = email.trim().to_lowercase();
+        if let Some(known) = self
+            .owners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&email)
+        {
+            return Ok(known.clone());
+        }
+        let found = match self
+            .call(
+                Method::GET,
+                "/crm/v3/owners",
+                &[("email", email.clone()), ("limit", "1".to_owned())],
+                None,
+                false,
+            )
+            .await
+        {
+            Ok(page) => page
+                .get("results")
+                .and_then(Value::as_array)
+                .and_then(|r| r.first())
+                .and_then(|o| o.get("id"))
+                .and_then(crate::crm::oauth::value_text),
+            Err(CrmError::Permanent(m)) if m.starts_with("403") => None,
+            Err(e) => return Err(e),
+        };
+        self.owners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(email, found.clone());
+        Ok(found)
     }
 
     fn url(&self, path: &str) -> Result<Url, CrmError> {
@@ -135,11 +176,11 @@ impl HubspotClient {
         }
     }
 
-    fn properties(activity: &Activity) -> Value {
+    async fn properties(&self, activity: &Activity) -> Result<Value, CrmError> {
         let ts = activity
             .timestamp
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        match activity.kind {
+        let mut properties = match activity.kind {
             ActivityKind::Meeting => json!({
                 "hs_timestamp": ts,
                 "hs_note_body": activity.body,
@@ -152,7 +193,13 @@ impl HubspotClient {
                 "hs_task_priority": "MEDIUM",
                 "hs_task_type": "TODO",
             }),
+        };
+        if let Some(email) = &activity.assignee_email
+            && let Some(owner) = self.owner_id(email).await?
+        {
+            properties["hubspot_owner_id"] = Value::String(owner);
         }
+        Ok(properties)
     }
 
     fn associations(activity: &Activity) -> Vec<(&'static str, &String, u32)> {
@@ -181,7 +228,8 @@ impl HubspotClient {
                 })
             })
             .collect();
-        let body = json!({"properties": Self::properties(activity), "associations": associations});
+        let body =
+            json!({"properties": self.properties(activity).await?, "associations": associations});
         let created = self
             .call(
                 Method::POST,
@@ -203,7 +251,7 @@ impl HubspotClient {
             Method::PATCH,
             &format!("/crm/v3/objects/{object}/{id}"),
             &[],
-            Some(json!({"properties": Self::properties(activity)})),
+            Some(json!({"properties": self.properties(activity).await?})),
             false,
         )
         .await?;

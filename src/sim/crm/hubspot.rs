@@ -27,6 +27,8 @@ const SEARCH_BODY_MAX: usize = 3000;
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/crm/v3/objects/{object}", get(list).post(create))
+        .route("/crm/v3/owners", get(owners))
+        .route("/crm/v3/owners/", get(owners))
         .route("/crm/v3/objects/{object}/search", post(search))
         .route("/crm/v3/objects/{object}/batch/read", post(batch_read))
         .route(
@@ -1087,6 +1089,44 @@ async fn archive(
         add_limit_headers(&mut resp, state.config.hubspot_calls_per_10s, rem);
     }
     resp
+}
+
+/// `GET /crm/v3/owners`: the portal's one owner, the person who installed the app (filtered by
+/// `email` when given).
+async fn owners(
+    State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let q = query_map(raw);
+    let mut inner = state.lock();
+    let gate = match gate(&state, &mut inner, &headers, false) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let Some(portal) = inner.portals.get(&gate.hub) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "unknown portal",
+        );
+    };
+    let owner = json!({
+        "id": (gate.hub * 10 + 1).to_string(),
+        "email": portal.user,
+        "firstName": portal.user.split('@').next().unwrap_or(""),
+        "lastName": "",
+        "userId": 7_001,
+        "createdAt": "2024-01-01T00:00:00.000Z",
+        "updatedAt": "2024-01-01T00:00:00.000Z",
+        "archived": false,
+    });
+    let wanted = q.get("email").map(|e| e.to_lowercase());
+    let results: Vec<Value> = match wanted {
+        Some(e) if e != portal.user.to_lowercase() => Vec::new(),
+        _ => vec![owner],
+    };
+    answer(&state, &gate, StatusCode::OK, json!({"results": results}))
 }
 
 async fn list_associations(
