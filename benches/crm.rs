@@ -3,8 +3,8 @@
 //! customers, seeds matched meetings, queues their pushes and lets the real job workers run them.
 //! Prints notes/s against the limit's ceiling (one call per note: 11 notes/s; target ≥ 90 %),
 //! the 429s received as a share of calls (target ≤ 1 %) and duplicate notes found afterwards (must
-//! be 0) — then the same with a random fault (500, 429, or a create whose answer is lost) on 5 %
-//! of calls.
+//! be 0) — then the same with a random fault (a 500, or a create whose answer is lost) on 5 % of
+//! calls.
 //!
 //! Run with `./scripts/bench crm [MEETINGS]` (default 2,000 per run; about seven minutes).
 

@@ -26,9 +26,13 @@ pub enum CrmError {
     /// Too many calls: wait this long (the provider's own figure where it gives one).
     #[error("the CRM's rate limit was reached; retry in {retry_after:?}")]
     RateLimited { retry_after: Duration },
-    /// A server error, a timeout or a lock: worth retrying with backoff.
+    /// The CRM answered with a server error: worth retrying with backoff; it made nothing.
     #[error("the CRM is unavailable ({0})")]
     Transient(String),
+    /// No usable answer came (a timeout, a dropped connection, a gateway timeout, an unreadable
+    /// success): the CRM may have done what was asked. Retry, looking before creating again.
+    #[error("the CRM did not answer ({0})")]
+    NoAnswer(String),
     /// The CRM refused the request for a reason retrying will not change.
     #[error("the CRM refused the request: {0}")]
     Permanent(String),
@@ -39,16 +43,19 @@ impl CrmError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            CrmError::RateLimited { .. } | CrmError::Transient(_) | CrmError::Unauthorized
+            CrmError::RateLimited { .. }
+                | CrmError::Transient(_)
+                | CrmError::NoAnswer(_)
+                | CrmError::Unauthorized
         )
     }
 
     /// A timeout or dropped connection: the CRM may have acted on the request.
     pub fn from_send(err: &reqwest::Error) -> CrmError {
         if err.is_timeout() {
-            CrmError::Transient("no answer in time".into())
+            CrmError::NoAnswer("no answer in time".into())
         } else {
-            CrmError::Transient("could not reach it".into())
+            CrmError::NoAnswer("the connection failed".into())
         }
     }
 }

@@ -42,7 +42,7 @@ pub fn next_step(err: CrmError, refreshed: bool, failures: u32) -> Next {
         {
             Next::Wait(retry_after)
         }
-        CrmError::Transient(_) if failures < 5 => {
+        CrmError::Transient(_) | CrmError::NoAnswer(_) if failures < 5 => {
             Next::Wait(Duration::from_millis(250 * 2u64.pow(failures)))
         }
         other => Next::GiveUp(other),

@@ -220,7 +220,11 @@ async fn push_locked(
                 .await?;
                 return Ok(Outcome::Later(retry_after));
             }
-            Err(e @ CrmError::Transient(_)) if args.attempt < MAX_ATTEMPTS => {
+            Err(e @ (CrmError::Transient(_) | CrmError::NoAnswer(_)))
+                if args.attempt < MAX_ATTEMPTS =>
+            {
+                // A server error made nothing; a missing answer may have made the record.
+                let created_nothing = matches!(e, CrmError::Transient(_));
                 db::crm_pushes::record_failure(
                     conn,
                     org,
@@ -229,13 +233,13 @@ async fn push_locked(
                     &kind,
                     &format!("{e}; retrying"),
                     false,
-                    false,
+                    created_nothing,
                 )
                 .await?;
                 return Ok(later(args.attempt));
             }
             Err(e) => {
-                let permanent = matches!(e, CrmError::Permanent(_));
+                let created_nothing = !matches!(e, CrmError::NoAnswer(_));
                 db::crm_pushes::record_failure(
                     conn,
                     org,
@@ -244,7 +248,7 @@ async fn push_locked(
                     &kind,
                     &e.to_string(),
                     true,
-                    permanent,
+                    created_nothing,
                 )
                 .await?;
                 tracing::warn!(org_id = %org, %meeting, connection_id = %connection, error = %e, "CRM push failed");

@@ -148,7 +148,7 @@ impl HubspotClient {
                 return Ok(Value::Null);
             }
             return serde_json::from_str(&text).map_err(|_| {
-                CrmError::Transient("HubSpot answered something that is not JSON".into())
+                CrmError::NoAnswer("HubSpot answered something that is not JSON".into())
             });
         }
         Err(error_for(status, &headers, &text))
@@ -242,7 +242,7 @@ impl HubspotClient {
         created
             .get("id")
             .and_then(crate::crm::oauth::value_text)
-            .ok_or_else(|| CrmError::Transient("HubSpot's answer has no record id".into()))
+            .ok_or_else(|| CrmError::NoAnswer("HubSpot's answer has no record id".into()))
     }
 
     async fn update(&self, id: &str, activity: &Activity) -> Result<(), CrmError> {
@@ -286,6 +286,9 @@ impl HubspotClient {
             ActivityKind::Meeting => "hs_note_body",
             ActivityKind::ActionItem { .. } => "hs_task_body",
         };
+        // Every associated record's id first (cheap pages of 500), then the newest first: the
+        // record a lost create made is among the most recent, so it is usually the first batch.
+        let mut ids: Vec<String> = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let mut query = vec![("limit", "500".to_owned())];
@@ -303,40 +306,41 @@ impl HubspotClient {
                 .await?,
             )
             .map_err(|_| CrmError::Transient("unreadable association page".into()))?;
-            // Newest first: a lost create is recent.
-            let mut ids: Vec<String> = page
-                .results
-                .iter()
-                .filter_map(|r| crate::crm::oauth::value_text(&r.id))
-                .collect();
-            ids.reverse();
-            for chunk in ids.chunks(100) {
-                let inputs: Vec<Value> = chunk.iter().map(|id| json!({"id": id})).collect();
-                let read: wire::BatchRead = serde_json::from_value(
-                    self.call(
-                        Method::POST,
-                        &format!("/crm/v3/objects/{object}/batch/read"),
-                        &[],
-                        Some(json!({"inputs": inputs, "properties": [body_property], "propertiesWithHistory": []})),
-                        false,
-                    )
-                    .await?,
-                )
-                .map_err(|_| CrmError::Transient("unreadable batch read".into()))?;
-                if let Some(found) = read.results.iter().find(|r| {
-                    r.properties
-                        .get(body_property)
-                        .and_then(Value::as_str)
-                        .is_some_and(|b| b.contains(&marker))
-                }) {
-                    return Ok(crate::crm::oauth::value_text(&found.id));
-                }
-            }
+            ids.extend(
+                page.results
+                    .iter()
+                    .filter_map(|r| crate::crm::oauth::value_text(&r.id)),
+            );
             match page.paging.and_then(|p| p.next).map(|n| n.after) {
                 Some(a) => after = Some(a),
-                None => return Ok(None),
+                None => break,
             }
         }
+        // HubSpot ids grow over time; unknown shapes sort last.
+        ids.sort_by_key(|id| std::cmp::Reverse(id.parse::<u64>().unwrap_or(0)));
+        for chunk in ids.chunks(100) {
+            let inputs: Vec<Value> = chunk.iter().map(|id| json!({"id": id})).collect();
+            let read: wire::BatchRead = serde_json::from_value(
+                self.call(
+                    Method::POST,
+                    &format!("/crm/v3/objects/{object}/batch/read"),
+                    &[],
+                    Some(json!({"inputs": inputs, "properties": [body_property], "propertiesWithHistory": []})),
+                    false,
+                )
+                .await?,
+            )
+            .map_err(|_| CrmError::Transient("unreadable batch read".into()))?;
+            if let Some(found) = read.results.iter().find(|r| {
+                r.properties
+                    .get(body_property)
+                    .and_then(Value::as_str)
+                    .is_some_and(|b| b.contains(&marker))
+            }) {
+                return Ok(crate::crm::oauth::value_text(&found.id));
+            }
+        }
+        Ok(None)
     }
 
     async fn list<T>(
@@ -490,6 +494,8 @@ fn error_for(status: StatusCode, headers: &reqwest::header::HeaderMap, text: &st
         477 => CrmError::RateLimited {
             retry_after: retry_after(headers).unwrap_or(std::time::Duration::from_secs(30)),
         },
+        // A gateway that gave up may have let the request through.
+        502 | 504 => CrmError::NoAnswer(format!("HubSpot answered {status}")),
         s if s >= 500 => CrmError::Transient(format!("HubSpot answered {status}")),
         s => CrmError::Permanent(format!("{s} {message}")),
     }
@@ -599,10 +605,20 @@ mod tests {
             error_for(StatusCode::UNAUTHORIZED, &h, "{}"),
             CrmError::Unauthorized
         ));
-        assert!(matches!(
-            error_for(StatusCode::BAD_GATEWAY, &h, "<html>"),
-            CrmError::Transient(_)
-        ));
+        assert!(
+            matches!(
+                error_for(StatusCode::SERVICE_UNAVAILABLE, &h, "<html>"),
+                CrmError::Transient(_)
+            ),
+            "a server error made nothing"
+        );
+        assert!(
+            matches!(
+                error_for(StatusCode::GATEWAY_TIMEOUT, &h, "<html>"),
+                CrmError::NoAnswer(_)
+            ),
+            "a gateway that gave up may have let the write through"
+        );
         let bad = r#"{"status":"error","message":"Property values were not valid","category":"VALIDATION_ERROR","correlationId":"x"}"#;
         match error_for(StatusCode::BAD_REQUEST, &h, bad) {
             CrmError::Permanent(m) => assert!(m.contains("Property values were not valid"), "{m}"),

@@ -91,7 +91,7 @@ impl SalesforceClient {
                 Value::Null
             } else {
                 serde_json::from_str(&text).map_err(|_| {
-                    CrmError::Transient("Salesforce answered something that is not JSON".into())
+                    CrmError::NoAnswer("Salesforce answered something that is not JSON".into())
                 })?
             };
             return Ok((status, value));
@@ -293,6 +293,7 @@ fn error_for(status: StatusCode, headers: &reqwest::header::HeaderMap, text: &st
         (403, "REQUEST_LIMIT_EXCEEDED") => CrmError::RateLimited {
             retry_after: retry_after(headers).unwrap_or(std::time::Duration::from_secs(900)),
         },
+        (502 | 504, _) => CrmError::NoAnswer(format!("Salesforce answered {status}")),
         (s, _) if s >= 500 => CrmError::Transient(format!("Salesforce answered {status}")),
         (300, _) => CrmError::Permanent(format!(
             "several Salesforce Tasks carry the same {PUSH_KEY_FIELD}"

@@ -343,8 +343,8 @@ impl CrmSimHandle {
         self.state.lock().faults.push(fault);
     }
 
-    /// Gives this share of API calls a random fault (a 500, a 429, or a create whose answer
-    /// never comes), for benchmarks; 0 turns it off. Returns how many were injected so far.
+    /// Gives this share of API calls a random fault (a 500, or a create whose answer never
+    /// comes), for benchmarks; 0 turns it off. Returns how many were injected so far.
     pub fn set_fault_ratio(&self, ratio: f64) -> u64 {
         let mut inner = self.state.lock();
         inner.fault_ratio = ratio;
