@@ -150,7 +150,9 @@ async fn run(admin_url: &str, db_name: &str, meetings: usize) -> anyhow::Result<
             sqlx::query_scalar("select count(*) from crm_pushes where state = 'failed'")
                 .fetch_one(&pool)
                 .await?;
-        let calls = after.api_calls + after.rate_limited - before.api_calls - before.rate_limited;
+        // Calls that got an injected fault never reach the simulator's own counters.
+        let calls =
+            after.api_calls + after.rate_limited - before.api_calls - before.rate_limited + faults;
         let limited = after.rate_limited - before.rate_limited;
         let rate = meetings as f64 / took.as_secs_f64();
         let notes = crm.hubspot_records(HUB, "notes");
@@ -183,7 +185,7 @@ async fn run(admin_url: &str, db_name: &str, meetings: usize) -> anyhow::Result<
             "  API calls {calls}, 429s received {limited} ({:.2} % of calls){}",
             limited as f64 / calls.max(1) as f64 * 100.0,
             if ratio > 0.0 {
-                format!(", faults injected {faults} (some of them the 429s)")
+                format!(", {faults} of them answered with an injected fault")
             } else {
                 String::new()
             }

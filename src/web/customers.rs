@@ -363,6 +363,8 @@ pub struct CustomerPage {
     /// Meetings per week, as inline SVG (numbers only).
     pub chart: String,
     pub action_items: Vec<OpenActionItem>,
+    /// The CRM records it is: `(provider, account, record id, imported from it)`.
+    pub crm_records: Vec<(crate::domain::CrmProvider, String, String, bool)>,
 }
 
 /// Open action items shown on a customer's page at most.
@@ -461,7 +463,9 @@ async fn customer_page(
     let action_items =
         db::customers::open_action_items(&state.db, ctx.org.id, customer.id, ACTION_ITEMS_SHOWN)
             .await?;
+    let crm_records = db::crm_records::for_customer(&state.db, ctx.org.id, customer.id).await?;
     Ok(CustomerPage {
+        crm_records,
         chart: charts::weekly_bars(&rollup.weekly, 480, 96),
         rollup,
         action_items,

@@ -183,6 +183,21 @@ async fn a_crm_record_links_to_a_customer_made_by_hand_and_never_overwrites_it(d
     .await
     .unwrap();
     assert_eq!((linked.0, linked.1), (1, 1));
+    // The customer's page says so.
+    let ours: uuid::Uuid =
+        sqlx::query_scalar("select id from customers where name = 'Contoso (our name)'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let (_, html) = ada
+        .browser
+        .get_html(&format!("/o/{}/customers/{ours}", ada.slug))
+        .await;
+    let shown = select_text(&html, "#crm-records").unwrap();
+    assert!(
+        shown.contains("Linked to Salesforce") && shown.contains("kept as you made it"),
+        "{shown}"
+    );
     assert!(
         linked.2 >= 2,
         "Salesforce answered in batches of two: {}",
