@@ -25,6 +25,49 @@ pub struct RotationReport {
     pub failures: Vec<String>,
 }
 
+impl RotationReport {
+    /// Counts one row's outcome: its `changed` secrets rotated if the swap took, else skipped.
+    fn count(
+        &mut self,
+        org: OrgId,
+        changed: usize,
+        swapped: bool,
+        per_org: &mut BTreeMap<OrgId, usize>,
+    ) {
+        if swapped {
+            self.secrets_rotated += changed;
+            *per_org.entry(org).or_default() += changed;
+        } else {
+            self.rows_skipped += 1;
+        }
+    }
+}
+
+/// A row's stored secrets, each re-encrypted under the newest key when an older one made it:
+/// `(value to store, whether it changed)` per field, or `None` when one does not decrypt.
+fn rotate_fields<const N: usize>(
+    ring: &KeyRing,
+    org_id: OrgId,
+    record_id: uuid::Uuid,
+    fields: [(&Option<String>, &'static str); N],
+) -> Option<[(Option<String>, bool); N]> {
+    let mut out: [(Option<String>, bool); N] = std::array::from_fn(|_| (None, false));
+    for (slot, (stored, field)) in out.iter_mut().zip(fields) {
+        *slot = match stored {
+            Some(ct) if ring.needs_rotation(ct) => {
+                let binding = Binding {
+                    org_id,
+                    record_id,
+                    field,
+                };
+                (Some(ring.reencrypt(ct, binding).ok()?), true)
+            }
+            other => (other.clone(), false),
+        };
+    }
+    Some(out)
+}
+
 /// Re-encrypts every Fathom key and webhook secret and every CRM token not yet under `ring`'s
 /// newest key, and records
 /// one `secrets.rotated` audit event per org that had any.
@@ -33,93 +76,61 @@ pub async fn rotate_keys(pool: &sqlx::PgPool, ring: &KeyRing) -> anyhow::Result<
     let mut per_org: BTreeMap<OrgId, usize> = BTreeMap::new();
     for row in db::system::fathom_connection_secrets(pool).await? {
         report.rows_seen += 1;
-        let binding = |field| Binding {
-            org_id: row.org_id,
-            record_id: row.id.0,
-            field,
+        let Some([api_key, secret]) = rotate_fields(
+            ring,
+            row.org_id,
+            row.id.0,
+            [
+                (&row.api_key_ciphertext, API_KEY_FIELD),
+                (&row.webhook_secret_ciphertext, WEBHOOK_SECRET_FIELD),
+            ],
+        ) else {
+            report
+                .failures
+                .push(format!("fathom connection {}", row.id));
+            continue;
         };
-        let rotate = |stored: &Option<String>, field| -> anyhow::Result<(Option<String>, bool)> {
-            match stored {
-                Some(ct) if ring.needs_rotation(ct) => {
-                    Ok((Some(ring.reencrypt(ct, binding(field))?), true))
-                }
-                other => Ok((other.clone(), false)),
-            }
-        };
-        let (api_key, (secret, secret_changed)) = match (
-            rotate(&row.api_key_ciphertext, API_KEY_FIELD),
-            rotate(&row.webhook_secret_ciphertext, WEBHOOK_SECRET_FIELD),
-        ) {
-            (Ok(a), Ok(s)) => (a, s),
-            _ => {
-                report
-                    .failures
-                    .push(format!("fathom connection {}", row.id));
-                continue;
-            }
-        };
-        let changed = usize::from(api_key.1) + usize::from(secret_changed);
+        let changed = usize::from(api_key.1) + usize::from(secret.1);
         if changed == 0 {
             continue;
         }
         let mut conn = pool.acquire().await?;
-        if db::system::replace_fathom_connection_secrets(
+        let swapped = db::system::replace_fathom_connection_secrets(
             &mut conn,
             &row,
             api_key.0.as_deref(),
-            secret.as_deref(),
+            secret.0.as_deref(),
         )
-        .await?
-        {
-            report.secrets_rotated += changed;
-            *per_org.entry(row.org_id).or_default() += changed;
-        } else {
-            report.rows_skipped += 1;
-        }
+        .await?;
+        report.count(row.org_id, changed, swapped, &mut per_org);
     }
     for row in db::system::crm_connection_tokens(pool).await? {
         report.rows_seen += 1;
-        let binding = |field| Binding {
-            org_id: row.org_id,
-            record_id: row.id.0,
-            field,
-        };
-        let rotate = |stored: &Option<String>, field| -> anyhow::Result<(Option<String>, bool)> {
-            match stored {
-                Some(ct) if ring.needs_rotation(ct) => {
-                    Ok((Some(ring.reencrypt(ct, binding(field))?), true))
-                }
-                other => Ok((other.clone(), false)),
-            }
-        };
-        let (access, refresh) = match (
-            rotate(&row.access_token_ciphertext, CRM_ACCESS_TOKEN_FIELD),
-            rotate(&row.refresh_token_ciphertext, CRM_REFRESH_TOKEN_FIELD),
-        ) {
-            (Ok(a), Ok(r)) => (a, r),
-            _ => {
-                report.failures.push(format!("crm connection {}", row.id));
-                continue;
-            }
+        let Some([access, refresh]) = rotate_fields(
+            ring,
+            row.org_id,
+            row.id.0,
+            [
+                (&row.access_token_ciphertext, CRM_ACCESS_TOKEN_FIELD),
+                (&row.refresh_token_ciphertext, CRM_REFRESH_TOKEN_FIELD),
+            ],
+        ) else {
+            report.failures.push(format!("crm connection {}", row.id));
+            continue;
         };
         let changed = usize::from(access.1) + usize::from(refresh.1);
         if changed == 0 {
             continue;
         }
         let mut conn = pool.acquire().await?;
-        if db::system::replace_crm_connection_tokens(
+        let swapped = db::system::replace_crm_connection_tokens(
             &mut conn,
             &row,
             access.0.as_deref(),
             refresh.0.as_deref(),
         )
-        .await?
-        {
-            report.secrets_rotated += changed;
-            *per_org.entry(row.org_id).or_default() += changed;
-        } else {
-            report.rows_skipped += 1;
-        }
+        .await?;
+        report.count(row.org_id, changed, swapped, &mut per_org);
     }
     let mut tx = pool.begin().await?;
     for (org, count) in per_org {
