@@ -410,6 +410,11 @@ impl Settings {
             return false;
         }
         self.fathom.base_url = simulator;
+        // The demo's history is six months: the first sync brings all of it.
+        self.fathom.initial_sync_days = self
+            .fathom
+            .initial_sync_days
+            .max(crate::sim::fathom::DEMO_HISTORY_DAYS + 1);
         self.demo = true;
         true
     }

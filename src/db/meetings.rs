@@ -511,6 +511,22 @@ pub struct MeetingDetail {
     pub has_external_attendees: bool,
 }
 
+impl MeetingDetail {
+    /// Minutes between the recording's start and end, when Fathom gave both.
+    pub fn recording_minutes(&self) -> Option<i64> {
+        minutes_between(self.recording_start_time, self.recording_end_time)
+    }
+
+    /// Minutes the meeting was scheduled for, when Fathom gave both ends.
+    pub fn scheduled_minutes(&self) -> Option<i64> {
+        minutes_between(self.scheduled_start_time, self.scheduled_end_time)
+    }
+}
+
+fn minutes_between(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Option<i64> {
+    Some((end? - start?).num_minutes()).filter(|m| *m >= 0)
+}
+
 /// An attendee row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttendeeRow {
@@ -522,6 +538,8 @@ pub struct AttendeeRow {
 /// A transcript line row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TranscriptRow {
+    /// Order in the transcript from 0; the meeting page's `#line-{position}` anchor.
+    pub position: i32,
     pub speaker_name: Option<String>,
     pub timestamp_text: Option<String>,
     pub timestamp_seconds: Option<i32>,
@@ -583,7 +601,7 @@ pub async fn find(db: &PgPool, org: OrgId, id: Uuid) -> sqlx::Result<Option<Full
     .fetch_all(db)
     .await?;
     let transcript = sqlx::query_as(
-        "select speaker_name, timestamp_text, timestamp_seconds, text from meeting_transcript_lines
+        "select position, speaker_name, timestamp_text, timestamp_seconds, text from meeting_transcript_lines
          where org_id = $1 and meeting_id = $2 order by position",
     )
     .bind(org)

@@ -21,6 +21,8 @@ pub struct Hit {
     pub started_at: DateTime<Utc>,
     /// The matching passage, plain text with [`MARK_START`]/[`MARK_END`] around matches.
     pub snippet: Option<String>,
+    /// The first transcript line that matches (its position), if any does.
+    pub transcript_line: Option<i32>,
     /// The meeting's customers, by name.
     pub customers: Vec<String>,
 }
@@ -50,20 +52,22 @@ pub const SEARCH_SQL: &str = "with hits as (
                          then ts_headline('english',
                                   translate(left(m.summary_markdown, 200000), U&'\\E000\\E001', ''),
                                   websearch_to_tsquery('english', $2), $6) end,
-                    (select ts_headline('english', translate(left(l.text, 10000), U&'\\E000\\E001', ''),
-                                        websearch_to_tsquery('english', $2), $6)
-                       from meeting_transcript_lines l
-                      where l.org_id = m.org_id and l.meeting_id = m.id
-                        and to_tsvector('english', left(l.text, 10000)) @@ websearch_to_tsquery('english', $2)
-                      order by l.position limit 1),
+                    ts_headline('english', translate(left(line.text, 10000), U&'\\E000\\E001', ''),
+                                websearch_to_tsquery('english', $2), $6),
                     ts_headline('english', translate(m.title, U&'\\E000\\E001', ''), websearch_to_tsquery('english', $2), $6)
                 ) as snippet,
+                line.position as transcript_line,
                 array(select c.name from meeting_customers mc
                         join customers c on c.org_id = mc.org_id and c.id = mc.customer_id
                        where mc.org_id = m.org_id and mc.meeting_id = m.id
                        order by lower(c.name)) as customers
          from page p
          join meetings m on m.org_id = $1 and m.id = p.id
+         left join lateral (
+             select l.position, l.text from meeting_transcript_lines l
+              where l.org_id = m.org_id and l.meeting_id = m.id
+                and to_tsvector('english', left(l.text, 10000)) @@ websearch_to_tsquery('english', $2)
+              order by l.position limit 1) line on true
          order by p.started_at desc, p.id desc";
 
 /// Meetings of `org` (optionally only `customer`'s) matching `query`, newest first, before the

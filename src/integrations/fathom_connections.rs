@@ -55,8 +55,57 @@ pub enum ConnectError {
     WebhookFailed(String),
     #[error("Someone connected this Fathom user at the same moment. Reload the page to see it.")]
     ConcurrentConnect,
+    /// The key sees recent meetings, none of them recorded by the email typed: most likely the
+    /// key is someone else's (or the email is). `recorders` are who recorded what the key sees.
+    #[error(
+        "This key sees no meetings recorded by {email}, so it is probably another Fathom account's key. {}",
+        recorders_hint(recorders)
+    )]
+    NotRecordedBy {
+        email: String,
+        recorders: Vec<String>,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+fn recorders_hint(recorders: &[String]) -> String {
+    match recorders {
+        [] => String::new(),
+        [one] => format!(
+            "Its recent meetings were recorded by {one}: if that is the account, use that email."
+        ),
+        many => format!(
+            "Its recent meetings were recorded by {}: use the email of the account whose key this is.",
+            many.join(", ")
+        ),
+    }
+}
+
+/// Who is connecting, and what they vouched for.
+#[derive(Debug, Clone)]
+pub struct ConnectRequest {
+    /// The Fathom account's email, as typed.
+    pub fathom_email: Email,
+    pub api_key: SecretString,
+    /// The person confirmed the account has no recordings of its own yet, so a key that sees only
+    /// other people's meetings is accepted under this email.
+    pub no_recordings_yet: bool,
+}
+
+/// Distinct recorder emails of `meetings` (lower-cased, in order of first appearance), at most 5.
+fn recorders_of(meetings: &[crate::fathom::types::Meeting]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for email in meetings
+        .iter()
+        .filter_map(|m| m.recorded_by.as_ref()?.email.as_deref())
+        .map(str::to_ascii_lowercase)
+    {
+        if !seen.contains(&email) && seen.len() < 5 {
+            seen.push(email);
+        }
+    }
+    seen
 }
 
 impl ConnectError {
@@ -125,9 +174,11 @@ async fn within<T>(
         .unwrap_or(Err(FathomError::Timeout))
 }
 
-/// Checks `api_key` with Fathom, registers the org's webhook, and stores the connection of Fathom
-/// user `fathom_email` (replacing that user's live connection, or a live one with the same key),
-/// queueing its initial sync.
+/// Checks the key with Fathom and that it is the typed Fathom user's (Fathom has no "who am I"
+/// call: the key must see meetings recorded by that email, unless it sees none at all or the person
+/// confirmed the account has none yet), registers the org's webhook, and stores the connection
+/// (replacing that user's live connection, or a live one with the same key), queueing its initial
+/// sync.
 ///
 /// The work runs in its own task, so a request cut off half-way (a closed browser, a timeout) does
 /// not stop it between registering the webhook and storing the connection; and the registration is
@@ -137,11 +188,10 @@ pub async fn connect(
     state: &AppState,
     org: OrgId,
     by: UserId,
-    fathom_email: &Email,
-    api_key: SecretString,
+    request: ConnectRequest,
 ) -> Result<Connected, ConnectError> {
-    let (state, email) = (state.clone(), fathom_email.clone());
-    tokio::spawn(async move { connect_to_the_end(&state, org, by, &email, api_key).await })
+    let state = state.clone();
+    tokio::spawn(async move { connect_to_the_end(&state, org, by, request).await })
         .await
         .map_err(|e| ConnectError::Internal(anyhow::anyhow!("connect task failed: {e}")))?
 }
@@ -150,18 +200,53 @@ async fn connect_to_the_end(
     state: &AppState,
     org: OrgId,
     by: UserId,
-    fathom_email: &Email,
-    api_key: SecretString,
+    request: ConnectRequest,
 ) -> Result<Connected, ConnectError> {
+    let ConnectRequest {
+        fathom_email,
+        api_key,
+        no_recordings_yet,
+    } = request;
+    let fathom_email = &fathom_email;
     let deadline = tokio::time::Instant::now() + CONNECT_BUDGET;
-    within(
+    let recent = within(
         deadline,
         state
             .fathom
             .list_meetings(&api_key, &ListMeetings::default()),
     )
     .await
-    .map_err(ConnectError::from_check)?;
+    .map_err(ConnectError::from_check)?
+    .body
+    .items;
+    if !recent.is_empty() && !no_recordings_yet {
+        let theirs = within(
+            deadline,
+            state.fathom.list_meetings(
+                &api_key,
+                &ListMeetings {
+                    recorded_by: vec![fathom_email.as_str().to_owned()],
+                    ..ListMeetings::default()
+                },
+            ),
+        )
+        .await
+        .map_err(ConnectError::from_check)?
+        .body
+        .items;
+        // Fathom's filter is trusted only as far as the recorder it names.
+        if !theirs.iter().any(|m| {
+            m.recorded_by
+                .as_ref()
+                .and_then(|r| r.email.as_deref())
+                .is_some_and(|e| e.eq_ignore_ascii_case(fathom_email.as_str()))
+        }) {
+            return Err(ConnectError::NotRecordedBy {
+                email: fathom_email.as_str().to_owned(),
+                recorders: recorders_of(&recent),
+            });
+        }
+    }
 
     let id = FathomConnectionId::new();
     let key_binding = Binding {

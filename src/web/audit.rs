@@ -1,6 +1,7 @@
 //! The audit log page: connections made, replaced and removed, and secret rotations, for owners and
 //! admins.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};

@@ -3,6 +3,7 @@
 //! state, push settings, imports with live progress, the sync audit), *Sync customers now*,
 //! Disconnect, and *Retry* of a meeting's failed push.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;

@@ -2,6 +2,7 @@
 //! problem is shown with its line number and nothing is kept) → a preview of the mapped columns
 //! and the first rows → confirm (one transaction, then a summary and a re-match).
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Multipart, Path, State};

@@ -2,6 +2,7 @@
 //! its domains, contacts and meetings, and the forms that add, change and delete them. Any member
 //! manages customers; every change that can alter matching asks for a re-match of the org.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;

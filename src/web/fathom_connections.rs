@@ -2,6 +2,7 @@
 //! connection's page (state, last success, next hourly sync, its last 20 runs). The key is never rendered
 //! back: a form that fails shows the error and an empty key field.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
@@ -42,6 +43,8 @@ pub struct ConnectPage {
     pub form_error: Option<String>,
     /// Demo mode: Fathom is the simulator; show its keys.
     pub demo: bool,
+    /// The key seemed to be another account's: offer "this account has no recordings yet".
+    pub offer_no_recordings: bool,
 }
 
 /// What the form posts. `Debug` is deliberately not derived: it holds the key.
@@ -51,6 +54,9 @@ pub struct ConnectForm {
     pub fathom_email: String,
     #[serde(default)]
     pub api_key: String,
+    /// "This Fathom account has no recordings of its own yet" (a checkbox).
+    #[serde(default)]
+    pub no_recordings_yet: Option<String>,
 }
 
 /// GET /o/{org_slug}/integrations/fathom/connect
@@ -69,6 +75,7 @@ pub async fn new_fathom_connection(
         key_error: None,
         form_error: None,
         demo: state.settings.demo,
+        offer_no_recordings: false,
     })
 }
 
@@ -100,12 +107,18 @@ pub async fn create_fathom_connection(
                 key_error: key.err().map(str::to_owned),
                 form_error: None,
                 demo: state.settings.demo,
+                offer_no_recordings: false,
             };
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
 
-    match fathom_connections::connect(&state, ctx.org.id, ctx.user.id, &email, key).await {
+    let request = fathom_connections::ConnectRequest {
+        fathom_email: email.clone(),
+        api_key: key,
+        no_recordings_yet: form.no_recordings_yet.is_some(),
+    };
+    match fathom_connections::connect(&state, ctx.org.id, ctx.user.id, request).await {
         Ok(connected) => {
             let message = if connected.replaced.is_some() {
                 format!(
@@ -126,9 +139,9 @@ pub async fn create_fathom_connection(
         Err(err) => {
             tracing::info!(org_id = %ctx.org.id, error = %err, "Fathom connection refused");
             let status = match &err {
-                ConnectError::KeyRejected | ConnectError::FathomRefused(_) => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
+                ConnectError::KeyRejected
+                | ConnectError::FathomRefused(_)
+                | ConnectError::NotRecordedBy { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 ConnectError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
                 ConnectError::ConcurrentConnect => StatusCode::CONFLICT,
                 _ => StatusCode::BAD_GATEWAY,
@@ -148,6 +161,7 @@ pub async fn create_fathom_connection(
                 key_error: None,
                 form_error: Some(err.to_string()),
                 demo: state.settings.demo,
+                offer_no_recordings: matches!(err, ConnectError::NotRecordedBy { .. }),
             };
             Ok((status, page).into_response())
         }

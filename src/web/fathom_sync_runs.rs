@@ -2,6 +2,7 @@
 //! and one run's page with its live progress, which the page refreshes with htmx while the run is
 //! open, and the meetings it skipped.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;

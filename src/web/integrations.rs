@@ -1,6 +1,7 @@
 //! The Integrations page: the org's Fathom connections (masked keys, webhook ids, who connected
 //! them, sync health), webhook events that failed, and what became of disconnected ones' webhooks.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;

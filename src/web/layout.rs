@@ -99,6 +99,27 @@ pub struct Layout {
     pub csrf_token: String,
     /// The viewer is an owner or admin of the current org (shows management links).
     pub can_manage: bool,
+    /// Demo mode (simulated Fathom): every page says so in a banner.
+    pub demo: bool,
+}
+
+tokio::task_local! {
+    /// Whether the request being answered is served in demo mode (set by [`mark_demo`]).
+    static DEMO: bool;
+}
+
+/// Middleware making `demo` known to every [`Layout`] built while answering the request, so
+/// handlers need not pass settings down to the layout.
+pub async fn mark_demo(
+    demo: bool,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    DEMO.scope(demo, next.run(request)).await
+}
+
+fn in_demo() -> bool {
+    DEMO.try_with(|demo| *demo).unwrap_or(false)
 }
 
 impl Layout {
@@ -117,6 +138,7 @@ impl Layout {
             flashes: take_flashes(session).await?,
             csrf_token: csrf.0.clone(),
             can_manage: false,
+            demo: in_demo(),
         })
     }
 
@@ -147,6 +169,7 @@ impl Layout {
             flashes: take_flashes(session).await?,
             csrf_token: csrf::token(session).await?,
             can_manage: false,
+            demo: in_demo(),
         })
     }
 
@@ -167,6 +190,16 @@ impl Layout {
         });
         auth_session::remember_org(session, &ctx.org.slug).await?;
         Ok(layout)
+    }
+
+    /// The document title: the page, the org it belongs to (when not the page itself), Debrief.
+    pub fn document_title(&self) -> String {
+        match &self.current_org {
+            Some(org) if org.name != self.title => {
+                format!("{} · {} · Debrief", self.title, org.name)
+            }
+            _ => format!("{} · Debrief", self.title),
+        }
     }
 
     /// Whether `slug` is the org being viewed.

@@ -2,6 +2,7 @@
 //! meeting with its summary (Markdown, sanitised), attendees, action items, highlights and
 //! transcript.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -195,6 +196,19 @@ pub struct MeetingPage {
     pub linkable: Vec<(CustomerId, String)>,
     /// What became of it in each connected CRM.
     pub crm_pushes: Vec<crate::db::crm_pushes::PushStatus>,
+}
+
+impl MeetingPage {
+    /// Transcripts longer than this many lines start folded.
+    pub const OPEN_TRANSCRIPT_LINES: usize = 40;
+
+    /// The recording at Fathom from `seconds` in (Fathom's `?timestamp=` playback form).
+    pub fn playback_at(&self, seconds: &i32) -> Option<String> {
+        let mut url = url::Url::parse(self.fathom_link.as_deref()?).ok()?;
+        url.query_pairs_mut()
+            .append_pair("timestamp", &seconds.to_string());
+        Some(url.into())
+    }
 }
 
 /// A customer of a meeting, as its page shows it.

@@ -1,5 +1,6 @@
 //! The Members page: who belongs to the org, role changes, removal, and invites.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;

@@ -11,6 +11,7 @@ pub mod fathom_connections;
 pub mod fathom_events;
 pub mod fathom_sync_runs;
 pub mod fathom_webhooks;
+pub mod filters;
 pub mod forms;
 pub mod health;
 pub mod integrations;
@@ -138,6 +139,8 @@ pub fn router(state: AppState, session_key: Key) -> Router {
     };
 
     let hsts = state.settings.cookies_secure();
+    let policy = security_headers::content_security_policy(&state.settings);
+    let demo = state.settings.demo;
     Router::new()
         .route("/healthz", get(health::healthz))
         .merge(webhooks)
@@ -145,7 +148,10 @@ pub fn router(state: AppState, session_key: Key) -> Router {
         .merge(static_files)
         .merge(pages)
         .layer(axum::middleware::from_fn(move |request, next| {
-            security_headers::add(hsts, request, next)
+            security_headers::add(policy.clone(), hsts, request, next)
+        }))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            layout::mark_demo(demo, request, next)
         }))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

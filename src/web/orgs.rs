@@ -1,5 +1,6 @@
 //! The start page, an organisation's home, and creating another organisation.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;

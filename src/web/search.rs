@@ -2,6 +2,7 @@
 //! what a person typed, newest first, with a highlighted passage. The passage is split into
 //! plain and highlighted parts here and escaped by the template, so no text can inject HTML.
 
+use super::filters;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};

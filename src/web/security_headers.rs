@@ -8,22 +8,46 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// The policy for every page.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+use crate::config::Settings;
+
+/// The policy for every page, before its `form-action` list.
+const POLICY_BASE: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
-    object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// Salesforce login hosts a person may pick on the connect form besides the configured one.
+const SALESFORCE_OTHER_LOGINS: &str = "https://test.salesforce.com https://*.my.salesforce.com";
+
+/// The Content-Security-Policy for these settings. Browsers apply `form-action` to the redirects
+/// that follow a form post too, so the CRM connect forms (a POST answered by a redirect to the
+/// provider's authorize page) need the providers' authorize origins listed beside `'self'`.
+pub fn content_security_policy(settings: &Settings) -> HeaderValue {
+    let hubspot = settings
+        .hubspot
+        .authorize_url
+        .origin()
+        .ascii_serialization();
+    let salesforce = settings.salesforce.login_url.origin().ascii_serialization();
+    let policy = format!(
+        "{POLICY_BASE}; form-action 'self' {hubspot} {salesforce} {SALESFORCE_OTHER_LOGINS}"
+    );
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        // Origins serialise to visible ASCII, so this only guards against a future edit.
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        )
+    })
+}
 
 /// `Strict-Transport-Security` sent when the base URL is https.
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
-/// Adds the headers every response carries; `hsts` when served over https.
-pub async fn add(hsts: bool, request: Request, next: Next) -> Response {
+/// Adds the headers every response carries: `policy` from [`content_security_policy`], and HSTS
+/// when `hsts` (served over https).
+pub async fn add(policy: HeaderValue, hsts: bool, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -3,6 +3,7 @@
 //! a suggestion can be dismissed), and people at free-mail addresses, each one click from being
 //! a contact of a customer.
 
+use super::filters;
 use std::collections::HashSet;
 
 use askama::Template;

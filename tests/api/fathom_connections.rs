@@ -112,8 +112,13 @@ async fn connecting_checks_the_key_registers_the_org_webhook_and_shows_the_conne
         meetings_calls[0].query, None,
         "the key check asks for no content"
     );
+    assert_eq!(
+        meetings_calls[1].query.as_deref(),
+        Some("recorded_by%5B%5D=ada%40example.com"),
+        "the owner check asks for the typed email's recordings, without content"
+    );
     assert!(
-        meetings_calls[1..].iter().all(|c| c
+        meetings_calls[2..].iter().all(|c| c
             .query
             .as_deref()
             .is_some_and(|q| q.contains("include_transcript=true"))),
@@ -121,8 +126,8 @@ async fn connecting_checks_the_key_registers_the_org_webhook_and_shows_the_conne
     );
     assert_eq!(
         meetings_calls.len(),
-        2,
-        "one check, one page of Ada's five meetings"
+        3,
+        "the key check, the owner check, one page of Ada's five meetings"
     );
 
     let stored = rows(&app).await;
@@ -597,9 +602,23 @@ async fn connecting_the_same_fathom_user_again_replaces_the_old_connection(db: P
     let (_, html) = ada.get_html(&format!("/o/{slug}/integrations")).await;
     assert!(html.contains("the new key replaces the old one"));
 
-    // The same key pasted under another email is the same Fathom user too.
+    // The same key pasted under another email is refused at first (its meetings are recorded by
+    // ada@example.com); vouched for, it is the same Fathom user and replaces the connection.
     let response = app
         .connect_fathom(&ada, &slug, "ada.other@example.com", ADA_FATHOM_KEY)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = format!("/o/{slug}/integrations/fathom/connect");
+    let response = ada
+        .submit(
+            &page,
+            &page,
+            &[
+                ("fathom_email", "ada.other@example.com"),
+                ("api_key", ADA_FATHOM_KEY),
+                ("no_recordings_yet", "on"),
+            ],
+        )
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let live: Vec<_> = rows(&app)
@@ -850,4 +869,67 @@ async fn a_webhook_left_by_a_connect_that_died_is_deleted_by_the_worker(db: PgPo
     retry_due_webhook_cleanups(&app.state).await.unwrap();
     assert!(app.fathom().webhooks().is_empty(), "the orphan is deleted");
     assert_eq!(app.count("fathom_pending_webhooks").await, 0);
+}
+
+/// Fathom has no "who am I": a key pasted under the wrong email (the prefilled Debrief one, say)
+/// would file someone else's meetings under this person. The key must see meetings recorded by
+/// the email given; if it does not, the form names who recorded what it sees, stores nothing and
+/// registers no webhook.
+#[sqlx::test]
+async fn a_key_that_sees_no_meetings_recorded_by_the_email_given_is_refused_naming_its_recorders(
+    db: PgPool,
+) {
+    let app = spawn_app(db).await;
+    let (ada, slug) = app.signup("Ada", "ada@example.com", "Acme").await;
+    // Bob's key, under Ada's (prefilled) email.
+    let response = app
+        .connect_fathom(&ada, &slug, "ada@example.com", BOB_FATHOM_KEY)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.unwrap();
+    let error = select_text(&html, "#connect-error").unwrap_or_default();
+    assert!(
+        error.contains("no meetings recorded by ada@example.com")
+            && error.contains("recorded by bob@example.com"),
+        "{error}"
+    );
+    assert!(
+        html.contains("name=\"no_recordings_yet\""),
+        "the override is offered"
+    );
+    assert!(
+        !html.contains(BOB_FATHOM_KEY),
+        "the key is never shown back"
+    );
+    assert!(rows(&app).await.is_empty(), "nothing stored");
+    assert!(app.fathom().webhooks().is_empty(), "no webhook registered");
+
+    // With Bob's own email it connects, under Bob.
+    let response = app
+        .connect_fathom(&ada, &slug, "bob@example.com", BOB_FATHOM_KEY)
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let stored = rows(&app).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].fathom_user_email, "bob@example.com");
+    assert_eq!(app.fathom().webhooks().len(), 1);
+}
+
+/// A brand-new Fathom account sees no meetings at all: nothing contradicts the email, so it connects.
+#[sqlx::test]
+async fn a_key_that_sees_no_meetings_at_all_connects_under_the_email_given(db: PgPool) {
+    let fathom = debrief::sim::fathom::FathomSim::new(vec![debrief::sim::fathom::SimUser::new(
+        "new-account-key-1",
+        "Nia New",
+        "nia@example.com",
+        "example.com",
+        0,
+    )]);
+    let app = crate::helpers::spawn_app_with_fathom(db, test_settings(), fathom, true).await;
+    let (nia, slug) = app.signup("Nia", "nia@example.com", "Acme").await;
+    let response = app
+        .connect_fathom(&nia, &slug, "nia@example.com", "new-account-key-1")
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(rows(&app).await.len(), 1);
 }

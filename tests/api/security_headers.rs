@@ -88,3 +88,51 @@ async fn hsts_is_sent_when_debrief_is_served_over_https(db: PgPool) {
         .unwrap();
     assert!(hsts.contains("max-age=31536000"), "{hsts}");
 }
+
+/// Browsers apply `form-action` to the redirect that answers a form post, so the policy must let the
+/// CRM connect forms continue to the providers' authorize pages (a blocked form is a dead button).
+#[test]
+fn form_action_allows_the_configured_crm_authorize_origins_and_nothing_else() {
+    let mut settings = test_settings();
+    settings.hubspot.authorize_url = "https://app-eu1.hubspot.com/oauth/authorize"
+        .parse()
+        .unwrap();
+    settings.salesforce.login_url = "https://login.salesforce.com".parse().unwrap();
+    let csp = debrief::web::security_headers::content_security_policy(&settings);
+    assert_eq!(
+        form_action(csp.to_str().unwrap()),
+        [
+            "'self'",
+            "https://app-eu1.hubspot.com",
+            "https://login.salesforce.com",
+            "https://test.salesforce.com",
+            "https://*.my.salesforce.com"
+        ]
+    );
+}
+
+/// The served policy is the one built from the app's settings: here the CRM simulator's origin.
+#[sqlx::test]
+async fn pages_allow_forms_to_continue_to_the_configured_crm(db: PgPool) {
+    let app = spawn_app(db).await;
+    let response = reqwest::get(format!("{}/login", app.address))
+        .await
+        .unwrap();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let sources = form_action(&csp);
+    assert_eq!(sources[0], "'self'");
+    let crm = app.crm.base_url().trim_end_matches('/').to_owned();
+    assert!(sources.contains(&crm.as_str()), "{crm} in {sources:?}");
+}
+
+fn form_action(csp: &str) -> Vec<&str> {
+    csp.split(';')
+        .map(str::trim)
+        .find_map(|d| d.strip_prefix("form-action "))
+        .unwrap_or_else(|| panic!("a form-action directive: {csp}"))
+        .split_whitespace()
+        .collect()
+}

@@ -5,7 +5,8 @@
 // simulator) from the repo root against it on free ports, waits for /readyz and launches Debian's Chromium through playwright-core. stop() undoes
 // all of that (app killed, browser closed, database dropped); useStack() ties both to before/after hooks.
 // journey() wraps node:test's test() so every journey gets its own browser contexts and a full-page
-// screenshot of each of its pages lands in test-results/ when it fails.
+// screenshot of each of its pages lands in target/e2e/ when it fails. checkPage() is each key page's
+// check: no serious or critical axe-core violation, nothing wider than the viewport, a screenshot.
 //
 // Knobs: DATABASE_URL (required), CHROMIUM_PATH (default /usr/bin/chromium), DEBRIEF_BIN (default
 // target/debug/debrief), E2E_KEEP_DB=1 keeps the database for inspection.
@@ -13,7 +14,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,7 +27,11 @@ import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '..', '..');
-export const resultsDir = path.join(here, 'test-results');
+/** Screenshots and the app's log land here (scripts/screenshots copies some into docs/). */
+export const resultsDir = path.join(repoRoot, 'target', 'e2e');
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+/** The phone width every key page must fit. */
+export const PHONE = { width: 375, height: 812 };
 
 /** Default time (ms) a locator action or wait may take before the step fails. */
 const STEP_TIMEOUT_MS = 10_000;
@@ -153,6 +159,7 @@ export async function startStack() {
     const simPort = await freePort();
     const crmSimPort = await freePort();
     stack.baseUrl = `http://127.0.0.1:${port}`;
+    stack.fathomSimUrl = `http://127.0.0.1:${simPort}`;
     stack.stateDir = mkdtempSync(path.join(tmpdir(), 'debrief-e2e-'));
     const logPath = path.join(resultsDir, 'app.log');
     const log = createWriteStream(logPath);
@@ -184,8 +191,8 @@ export async function startStack() {
   }
 
   /** A page in a brand-new browser context (its own cookies), tracked for screenshots and cleanup. */
-  stack.newContext = async () => {
-    const context = await stack.browser.newContext({ baseURL: stack.baseUrl, viewport: { width: 1280, height: 800 } });
+  stack.newContext = async (viewport = { width: 1280, height: 800 }) => {
+    const context = await stack.browser.newContext({ baseURL: stack.baseUrl, viewport });
     context.setDefaultTimeout(STEP_TIMEOUT_MS);
     context.setDefaultNavigationTimeout(STEP_TIMEOUT_MS);
     return context;
@@ -220,7 +227,7 @@ export function useStack() {
 /**
  * Declares a journey: fn receives { newPage, baseUrl }; newPage() opens a page in a fresh browser context
  * (its own cookies). On failure every page the journey opened is screenshotted into
- * test-results/<journey>-<n>.png. Needs useStack() in the same file.
+ * target/e2e/failed-<journey>-<n>.png. Needs useStack() in the same file.
  */
 export function journey(name, fn) {
   test(name, async () => {
@@ -232,8 +239,8 @@ export function journey(name, fn) {
     // errors and failed sub-resources (a missing favicon, script or stylesheet) fail the journey even
     // when every step passed. A page answered 4xx on purpose (a form re-rendered with 422) does not.
     const problems = [];
-    const newPage = async () => {
-      const context = await stack.newContext();
+    const newPage = async (viewport) => {
+      const context = await stack.newContext(viewport);
       contexts.push(context);
       const page = await context.newPage();
       page.on('console', (msg) => {
@@ -259,11 +266,11 @@ export function journey(name, fn) {
       return page;
     };
     try {
-      await fn({ newPage, baseUrl: stack.baseUrl });
+      await fn({ newPage, baseUrl: stack.baseUrl, fathomSimUrl: stack.fathomSimUrl });
       if (problems.length) throw new Error(`the journey saw problems:\n${problems.join('\n')}`);
     } catch (err) {
       for (const [i, page] of pages.entries()) {
-        const file = path.join(resultsDir, `${slugify(name)}-${i + 1}.png`);
+        const file = path.join(resultsDir, `failed-${slugify(name)}-${i + 1}.png`);
         try {
           await page.screenshot({ path: file, fullPage: true, timeout: 5_000 });
           console.error(`screenshot of ${page.url()} saved to ${path.relative(repoRoot, file)}`);
@@ -276,6 +283,37 @@ export function journey(name, fn) {
       await Promise.allSettled(contexts.map((c) => c.close()));
     }
   });
+}
+
+/**
+ * A key page's check: axe-core finds no serious or critical violation, nothing is wider than the
+ * viewport (document.documentElement.scrollWidth <= innerWidth), and a full-page screenshot is
+ * saved as target/e2e/<name>.png. axe is evaluated through the DevTools protocol, which the page's
+ * Content-Security-Policy does not govern, so the policy stays on for the journey.
+ */
+export async function checkPage(page, name) {
+  await page.waitForLoadState('load');
+  const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: innerWidth }));
+  if (widths.scroll > widths.inner) {
+    const wide = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('body *'))
+        .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
+        .filter((e) => !(e.parentElement.getBoundingClientRect().right > innerWidth + 1))
+        .slice(0, 5)
+        .map((e) => `<${e.tagName.toLowerCase()} id="${e.id}" class="${e.className}">`),
+    );
+    throw new Error(`${name}: ${page.url()} is ${widths.scroll}px wide in a ${widths.inner}px viewport; widest: ${wide.join(', ')}`);
+  }
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')})`);
+  });
+  mkdirSync(resultsDir, { recursive: true });
+  await page.screenshot({ path: path.join(resultsDir, `${name}.png`), fullPage: true });
+  if (violations.length) throw new Error(`${name}: accessibility violations on ${page.url()}:\n${violations.join('\n')}`);
 }
 
 /** Waits until the locator is visible (fails the step with the locator in the message otherwise). */

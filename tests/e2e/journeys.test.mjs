@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-import { expectPath, expectText, expectVisible, journey, resultsDir, uniqueTag, useStack } from './harness.mjs';
+import { PHONE, checkPage, expectPath, expectText, expectVisible, journey, resultsDir, uniqueTag, useStack } from './harness.mjs';
 
 useStack();
 
@@ -54,6 +54,7 @@ journey('sign up, log out and log back in to the org home', async ({ newPage }) 
   // Pico's button-styled links carry role="button", so the accessibility tree exposes a button here.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'Sign up' }).click();
   await expectPath(page, '/signup');
+  await checkPage(page, 'signup');
   const slug = await signUp(page, ada);
   await expectText(page.getByRole('status'), `Welcome to Debrief! ${ada.orgName} is ready.`);
 
@@ -72,6 +73,7 @@ journey('sign up, log out and log back in to the org home', async ({ newPage }) 
   await page.getByLabel('Password', { exact: true }).fill('not the password');
   await page.getByRole('button', { name: 'Log in' }).click();
   await expectText(page.getByRole('alert'), 'That email and password do not match an account.');
+  await checkPage(page, 'login-failed');
   assert.equal(new URL(page.url()).pathname, '/login');
 
   await page.getByLabel('Email', { exact: true }).fill(ada.email);
@@ -175,45 +177,12 @@ journey('sign-up with a short password stays on the form with a field message', 
   assert.equal(await page.getByLabel('Organisation name').inputValue(), eve.orgName);
 });
 
-journey('owner connects Fathom, watches the first sync finish and reads a meeting', async ({ newPage }) => {
-  const page = await newPage();
-  const alice = newPerson('Alice', 'Acme Success');
-  const slug = await signUp(page, alice);
-
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Integrations' }).click();
-  await expectPath(page, `/o/${slug}/integrations`);
-  await page.getByRole('button', { name: 'Connect Fathom' }).click();
-  await page.getByLabel('Fathom account email').fill('alice.johnson@acme.com');
-  await page.getByLabel('Fathom API key').fill('demo-key-alice');
-  await page.getByRole('button', { name: 'Connect Fathom' }).click();
-  await expectPath(page, `/o/${slug}/integrations`);
-  const row = page.getByRole('row', { name: /alice\.johnson@acme\.com/ });
-  await expectVisible(row);
-
-  // The connection's sync page: the first sync runs (progress refreshes by itself) and succeeds.
-  await row.getByRole('link', { name: 'alice.johnson@acme.com' }).click();
-  await expectVisible(page.getByRole('heading', { level: 1, name: /Fathom sync/ }));
-  const firstRun = page.locator('#sync-runs tbody tr').first();
-  for (let i = 0; i < 30 && (await firstRun.getAttribute('data-state')) !== 'succeeded'; i += 1) {
-    await page.waitForTimeout(1_000);
-    await page.reload();
-  }
-  await expectText(firstRun, 'Succeeded');
-
-  // Sync now shows the run's own page with its counts.
-  await page.getByRole('button', { name: 'Sync now' }).click();
-  await expectVisible(page.getByRole('heading', { level: 1, name: /Sync of alice\.johnson@acme\.com/ }));
-  await expectText(page.locator('.sync-run .run-state'), /Queued|Running|Succeeded/);
-  // htmx refreshes the progress block until the run ends.
-  await expectText(page.locator('.sync-run .run-state'), 'Succeeded');
-
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Meetings' }).click();
-  await expectPath(page, `/o/${slug}/meetings`);
-  const firstMeeting = page.locator('#meetings tbody tr a').first();
-  const title = (await firstMeeting.textContent()).trim();
-  await firstMeeting.click();
-  await expectVisible(page.getByRole('heading', { level: 1, name: title }));
-  await expectVisible(page.getByRole('heading', { level: 2, name: 'Attendees' }));
-  await expectVisible(page.getByRole('heading', { level: 2, name: 'Transcript' }));
-  await expectVisible(page.getByRole('link', { name: 'Open in Fathom' }));
+journey('sign-up and log-in pages fit a 375 px phone', async ({ newPage }) => {
+  const page = await newPage(PHONE);
+  await page.goto('/');
+  await checkPage(page, 'phone-start');
+  await page.goto('/signup');
+  await checkPage(page, 'phone-signup');
+  await page.goto('/login');
+  await checkPage(page, 'phone-login');
 });

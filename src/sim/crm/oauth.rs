@@ -51,7 +51,7 @@ fn error_page(status: StatusCode, message: &str) -> Response {
     (
         status,
         Html(format!(
-            "<!doctype html><html lang=\"en\"><head><title>Authorization error</title></head><body><main><h1>Authorization error</h1><p id=\"error\">{}</p></main></body></html>",
+            "<!doctype html><html lang=\"en\"><head><link rel=\"icon\" href=\"data:,\"><title>Authorization error</title></head><body><main><h1>Authorization error</h1><p id=\"error\">{}</p></main></body></html>",
             escape(message)
         )),
     )
@@ -181,7 +181,7 @@ fn authorize_page(state: &SimState, provider: Provider, q: &HashMap<String, Stri
         "Salesforce"
     };
     Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Connect to {name}</title></head>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>Connect to {name}</title></head>\
 <body><main><h1>Allow Debrief to access your {name} account?</h1>\
 <p>Requested access: <code id=\"scopes\">{}</code></p>\
 <form method=\"post\" id=\"consent\">{hidden}\

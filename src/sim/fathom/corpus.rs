@@ -60,6 +60,34 @@ pub(crate) const COMPANIES: &[Company] = &[
         name: "Wonka Foods",
         people: &[("Charlie", "Bucket"), ("Isabel", "Cruz"), ("Ravi", "Kumar")],
     },
+    Company {
+        domain: "hooli.com",
+        name: "Hooli",
+        people: &[("Gavin", "Belson"), ("Denise", "Okoye"), ("Jared", "Dunn")],
+    },
+    Company {
+        domain: "stark-logistics.com",
+        name: "Stark Logistics",
+        people: &[("Pepper", "Potts"), ("Happy", "Hogan"), ("Maya", "Hansen")],
+    },
+    Company {
+        domain: "piedpiper.com",
+        name: "Pied Piper",
+        people: &[
+            ("Monica", "Hall"),
+            ("Dinesh", "Chugtai"),
+            ("Laurie", "Bream"),
+        ],
+    },
+    Company {
+        domain: "oscorp.io",
+        name: "Oscorp Labs",
+        people: &[
+            ("Norman", "Osborn"),
+            ("Felicia", "Hardy"),
+            ("Curt", "Connors"),
+        ],
+    },
 ];
 
 pub(crate) const FREE_MAIL: &[&str] = &["gmail.com", "outlook.com", "yahoo.com", "hotmail.com"];

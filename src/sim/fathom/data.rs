@@ -112,9 +112,11 @@ pub(crate) fn email_for(first: &str, last: &str, domain: &str) -> String {
 /// All generated meetings of one user, in generation order.
 pub(crate) fn user_meetings(user: &SimUser, now: DateTime<Utc>, share: bool) -> Vec<Meeting> {
     let mut rng = rng_for(&[&user.api_key, "meetings"]);
-    let span_days = i64::try_from(user.meeting_count / 4)
-        .unwrap_or(120)
-        .clamp(7, 120);
+    let span_days = user.history_days.unwrap_or_else(|| {
+        i64::try_from(user.meeting_count / 4)
+            .unwrap_or(120)
+            .clamp(7, 120)
+    });
     (0..user.meeting_count)
         .map(|_| {
             let days_ago = rng.gen_range(0..span_days);

@@ -72,7 +72,12 @@ pub struct SimUser {
     pub team: Option<String>,
     /// Whether a CRM is linked in Fathom (else `crm_matches` is `{"error":"No CRM connected"}`).
     pub crm_connected: bool,
+    /// Days back the generated meetings spread over (default: a quarter of the count, 7–120).
+    pub history_days: Option<i64>,
 }
+
+/// How far back the demo's meetings reach (six months); demo mode's first sync reaches as far.
+pub const DEMO_HISTORY_DAYS: i64 = 182;
 
 impl SimUser {
     /// A user without a team or CRM.
@@ -91,7 +96,14 @@ impl SimUser {
             meeting_count,
             team: None,
             crm_connected: false,
+            history_days: None,
         }
+    }
+
+    /// Spreads the generated meetings over the last `days` days.
+    pub fn with_history_days(mut self, days: i64) -> SimUser {
+        self.history_days = Some(days.max(1));
+        self
     }
 
     /// Sets the team name.
@@ -150,8 +162,9 @@ impl FathomSim {
         }
     }
 
-    /// Two users at acme.com: [`DEMO_KEY_ALICE`] and [`DEMO_KEY_BOB`], 40 meetings each, some
-    /// shared with the team (so some recordings reach the org through both keys).
+    /// Two users at acme.com: [`DEMO_KEY_ALICE`] and [`DEMO_KEY_BOB`], 150 meetings each over
+    /// the last [`DEMO_HISTORY_DAYS`], some shared with the team (so some recordings reach the org
+    /// through both keys).
     pub fn demo() -> FathomSim {
         let mut sim = FathomSim::new(vec![
             SimUser::new(
@@ -159,12 +172,14 @@ impl FathomSim {
                 "Alice Johnson",
                 "alice.johnson@acme.com",
                 "acme.com",
-                40,
+                150,
             )
             .with_team("Customer Success")
-            .with_crm(),
-            SimUser::new(DEMO_KEY_BOB, "Bob Lee", "bob.lee@acme.com", "acme.com", 40)
-                .with_team("Sales"),
+            .with_crm()
+            .with_history_days(DEMO_HISTORY_DAYS),
+            SimUser::new(DEMO_KEY_BOB, "Bob Lee", "bob.lee@acme.com", "acme.com", 150)
+                .with_team("Sales")
+                .with_history_days(DEMO_HISTORY_DAYS),
         ]);
         sim.share_with_team = true;
         sim
