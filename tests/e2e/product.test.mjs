@@ -102,6 +102,9 @@ async function connectedOrg(newPage, viewport) {
     const slug = await signUp(page, person);
     await connectFathom(page, slug);
     await connectHubspot(page, slug);
+    // The re-match after the import links the meetings Fathom already sent.
+    await openCustomer(page, slug, 'Globex');
+    await eventually(page, async () => (await page.locator('#customer-meetings > li').count()) > 0, 'meetings on Globex');
     shared = { slug, person };
   } else {
     await logIn(page, shared.person);
