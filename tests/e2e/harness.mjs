@@ -345,3 +345,19 @@ export async function expectPath(page, pathOrRegExp) {
 export function uniqueTag() {
   return randomBytes(3).toString('hex');
 }
+
+/** Path of an organisation's home page. */
+export const ORG_HOME = /^\/o\/[^/]+\/$/;
+
+/** Signs up through /signup and waits for the new organisation's home page; returns its slug. */
+export async function signUp(page, person) {
+  await page.goto('/signup');
+  await page.getByLabel('Your name').fill(person.name);
+  await page.getByLabel('Work email').fill(person.email);
+  await page.getByLabel('Password', { exact: true }).fill(person.password);
+  await page.getByLabel('Organisation name').fill(person.orgName);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expectPath(page, ORG_HOME);
+  await expectVisible(page.getByRole('heading', { level: 1, name: person.orgName }));
+  return new URL(page.url()).pathname.split('/')[2];
+}

@@ -5,12 +5,11 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-import { PHONE, checkPage, expectPath, expectText, expectVisible, journey, resultsDir, uniqueTag, useStack } from './harness.mjs';
+import { PHONE, checkPage, expectPath, expectText, expectVisible, journey, resultsDir, uniqueTag, useStack, ORG_HOME, signUp } from './harness.mjs';
 
 useStack();
 
 const PASSWORD = 'correct horse battery';
-const ORG_HOME = /^\/o\/[^/]+\/$/;
 
 /** A person who has not signed up yet; names and emails are unique per journey and run. */
 function newPerson(first, orgName) {
@@ -23,18 +22,6 @@ function newPerson(first, orgName) {
   };
 }
 
-/** Signs up through /signup and waits for the new organisation's home page; returns its slug. */
-async function signUp(page, person) {
-  await page.goto('/signup');
-  await page.getByLabel('Your name').fill(person.name);
-  await page.getByLabel('Work email').fill(person.email);
-  await page.getByLabel('Password', { exact: true }).fill(person.password);
-  await page.getByLabel('Organisation name').fill(person.orgName);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expectPath(page, ORG_HOME);
-  await expectVisible(page.getByRole('heading', { level: 1, name: person.orgName }));
-  return new URL(page.url()).pathname.split('/')[2];
-}
 
 /** Opens the organisation switcher in the nav and returns the list inside it. */
 async function openSwitcher(page) {

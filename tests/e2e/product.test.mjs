@@ -5,12 +5,11 @@
 
 import assert from 'node:assert/strict';
 
-import { PHONE, checkPage, expectPath, expectText, expectVisible, journey, uniqueTag, useStack } from './harness.mjs';
+import { PHONE, checkPage, expectPath, expectText, expectVisible, journey, uniqueTag, useStack, ORG_HOME, signUp } from './harness.mjs';
 
 useStack();
 
 const PASSWORD = 'correct horse battery';
-const ORG_HOME = /^\/o\/[^/]+\/$/;
 /** The demo Fathom user whose key the journeys connect (the simulator's demo data). */
 const FATHOM = { email: 'alice.johnson@acme.com', key: 'demo-key-alice' };
 
@@ -28,16 +27,6 @@ function nav(page) {
   return page.getByRole('navigation', { name: 'Main' });
 }
 
-async function signUp(page, person) {
-  await page.goto('/signup');
-  await page.getByLabel('Your name').fill(person.name);
-  await page.getByLabel('Work email').fill(person.email);
-  await page.getByLabel('Password', { exact: true }).fill(person.password);
-  await page.getByLabel('Organisation name').fill(person.orgName);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expectPath(page, ORG_HOME);
-  return new URL(page.url()).pathname.split('/')[2];
-}
 
 /** Reloads until `check()` is true (pages that poll by themselves are reloaded only as a fallback). */
 async function eventually(page, check, what, { tries = 40, every = 1_000 } = {}) {
