@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 
-use crate::domain::{EventId, FathomConnectionId, OrgId};
+use crate::domain::{EventId, FathomConnectionId, MeetingId, OrgId};
 
 /// Where a stored delivery is in its processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
@@ -341,13 +341,19 @@ pub struct FailedEvent {
     pub received_at: DateTime<Utc>,
     pub recording_id: Option<i64>,
     pub error: Option<String>,
+    /// The meeting the delivery was about, when an earlier delivery or a sync stored it.
+    pub meeting_id: Option<MeetingId>,
+    pub meeting_title: Option<String>,
 }
 
 /// The org's 50 most recent failed events.
 pub async fn list_failed(db: &PgPool, org: OrgId) -> sqlx::Result<Vec<FailedEvent>> {
     sqlx::query_as(
-        "select id, webhook_id, received_at, recording_id, error from fathom_events
-         where org_id = $1 and state = 'failed' order by received_at desc limit 50",
+        "select e.id, e.webhook_id, e.received_at, e.recording_id, e.error,
+                m.id as meeting_id, m.title as meeting_title
+         from fathom_events e
+         left join meetings m on m.org_id = e.org_id and m.recording_id = e.recording_id
+         where e.org_id = $1 and e.state = 'failed' order by e.received_at desc limit 50",
     )
     .bind(org)
     .fetch_all(db)

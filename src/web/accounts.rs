@@ -308,6 +308,12 @@ pub async fn create_login(
     login_throttle::clear(&state.db, email.as_str()).await?;
     auth_session::log_in(&session, user.id).await?;
     tracing::info!(user_id = %user.id, "signed in");
+    flash(
+        &session,
+        FlashKind::Success,
+        format!("Welcome back, {}.", user.name),
+    )
+    .await?;
     Ok(Redirect::to(next.as_deref().unwrap_or("/")).into_response())
 }
 

@@ -194,10 +194,11 @@ async fn a_person_can_log_out_and_log_back_in(db: PgPool) {
     assert_eq!(location(&response), "/");
     let home = browser.get("/").await;
     assert_eq!(location(&home), format!("/o/{slug}/"));
-    assert_eq!(
-        browser.get(&format!("/o/{slug}/")).await.status(),
-        StatusCode::OK
-    );
+    let (status, html) = browser.get_html(&format!("/o/{slug}/")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Welcome back, Ada."), "a flash says so");
+    let (_, again) = browser.get_html(&format!("/o/{slug}/")).await;
+    assert!(!again.contains("Welcome back"), "once");
 }
 
 #[sqlx::test]

@@ -143,7 +143,8 @@ async fn connecting_checks_the_key_registers_the_org_webhook_and_shows_the_conne
     let row = select_text(&page, "#fathom-connections tbody tr").unwrap();
     assert!(row.contains("ada@example.com"), "{row}");
     assert!(row.contains("fath…0001"), "{row}");
-    assert!(row.contains(&hook.id), "{row}");
+    assert!(row.contains("Webhook registered"), "{row}");
+    assert!(!row.contains(&hook.id), "no raw ids for people: {row}");
     assert!(row.contains("by Ada"), "{row}");
     assert!(row.contains("Active"), "{row}");
 }
@@ -431,7 +432,12 @@ async fn disconnecting_while_fathom_is_down_stops_ingest_retries_then_asks_a_per
     let mut app = spawn_app(db).await;
     let (ada, slug) = ada_connected(&app).await;
     let id = rows(&app).await[0].id;
-    let webhook_id = rows(&app).await[0].webhook_id.clone().unwrap();
+    let org = debrief::domain::OrgId(
+        sqlx::query_scalar("select org_id from fathom_connections")
+            .fetch_one(&app.db)
+            .await
+            .unwrap(),
+    );
     app.stop_fathom().await;
 
     let page = format!("/o/{slug}/integrations");
@@ -485,7 +491,10 @@ async fn disconnecting_while_fathom_is_down_stops_ingest_retries_then_asks_a_per
     let (_, html) = ada.get_html(&page).await;
     let gone = select_text(&html, "#fathom-disconnected").unwrap();
     assert!(
-        gone.contains(&format!("Fathom did not delete webhook {webhook_id}")),
+        gone.contains(&format!(
+            "Fathom did not delete this key's webhook, which delivers to {}",
+            debrief::integrations::fathom_connections::webhook_url(&app.state, org)
+        )),
         "{gone}"
     );
     assert!(gone.contains("Settings → API Access → Manage"));

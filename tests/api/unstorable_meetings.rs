@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use sqlx::PgPool;
 
 use crate::helpers::{
-    ADA_FATHOM_KEY, select_texts, spawn_app, spawn_app_with_fathom, test_settings,
+    ADA_FATHOM_KEY, select_text, select_texts, spawn_app, spawn_app_with_fathom, test_settings,
 };
 
 const DANA_KEY: &str = "fathom-key-dana-00000010";
@@ -199,6 +199,14 @@ async fn a_poison_meeting_by_webhook_ends_as_a_failed_event_that_replay_retries_
     assert!(
         page.contains(&format!("data-event=\"{event_id}\"")),
         "the failed event is listed with Replay"
+    );
+    let listed = select_text(&page, "#failed-events-table tbody").unwrap();
+    assert!(
+        listed.contains(&format!(
+            "Fathom recording {} (not stored yet)",
+            poison.recording_id
+        )) && listed.contains("this value cannot be stored"),
+        "the row names the recording and the reason: {listed}"
     );
 
     sqlx::raw_sql("drop trigger refuse_poison on meetings")

@@ -287,8 +287,8 @@ export function journey(name, fn) {
 
 /**
  * A key page's check: axe-core finds no serious or critical violation, nothing is wider than the
- * viewport (document.documentElement.scrollWidth <= innerWidth), and a full-page screenshot is
- * saved as target/e2e/<name>.png. axe is evaluated through the DevTools protocol, which the page's
+ * viewport (document.documentElement.scrollWidth <= innerWidth), and screenshots are saved as
+ * target/e2e/<name>.png (the whole page) and <name>.screen.png (the first screen). axe is evaluated through the DevTools protocol, which the page's
  * Content-Security-Policy does not govern, so the policy stays on for the journey.
  */
 export async function checkPage(page, name) {
@@ -313,6 +313,11 @@ export async function checkPage(page, name) {
   });
   mkdirSync(resultsDir, { recursive: true });
   await page.screenshot({ path: path.join(resultsDir, `${name}.png`), fullPage: true });
+  // The first screen alone, as a person lands on it: what the README's tour shows.
+  const scrolled = await page.evaluate(() => [scrollX, scrollY]);
+  await page.evaluate(() => scrollTo(0, 0));
+  await page.screenshot({ path: path.join(resultsDir, `${name}.screen.png`) });
+  await page.evaluate(([x, y]) => scrollTo(x, y), scrolled);
   if (violations.length) throw new Error(`${name}: accessibility violations on ${page.url()}:\n${violations.join('\n')}`);
 }
 
