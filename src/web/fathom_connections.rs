@@ -21,7 +21,7 @@ use crate::db::fathom_sync_runs::{SyncHealth, SyncRun};
 use crate::domain::sync_window::BACKFILL_DAYS;
 use crate::domain::{Email, FathomConnectionId, UserId};
 use crate::error::{AppError, AppResult};
-use crate::integrations::fathom_connections::{self, CleanupOutcome, ConnectError};
+use crate::integrations::fathom_connections::{self, CleanupOutcome, ConnectError, webhook_url};
 use crate::state::AppState;
 use crate::web::layout::{FlashKind, Layout, flash};
 use crate::web::routes::Routes;
@@ -127,9 +127,8 @@ pub async fn create_fathom_connection(
                 )
             } else {
                 format!(
-                    "Fathom connected for {}. New meetings will arrive through webhook {}.",
-                    email.as_str(),
-                    connected.webhook_id
+                    "Fathom connected for {}: its recent meetings are being fetched, and new ones will arrive as Fathom records them.",
+                    email.as_str()
                 )
             };
             flash(&session, FlashKind::Success, message).await?;
@@ -210,10 +209,11 @@ pub async fn delete_fathom_connection(
             FlashKind::Info,
             "Fathom disconnected: no more meetings are taken from it. Fathom could not be reached to delete the webhook; Debrief keeps trying for about an hour, then erases the key either way.".to_owned(),
         ),
-        CleanupOutcome::Abandoned { webhook_id } => (
+        CleanupOutcome::Abandoned { .. } => (
             FlashKind::Error,
             format!(
-                "Fathom disconnected and the key erased, but Fathom did not delete webhook {webhook_id}. Delete it in Fathom: Settings → API Access → Manage."
+                "Fathom disconnected and the key erased, but Fathom did not delete its webhook, which delivers to {}. Delete it in Fathom: Settings → API Access → Manage.",
+                webhook_url(&state, ctx.org.id)
             ),
         ),
     };

@@ -116,3 +116,47 @@ async fn demo_mode_uses_an_explicit_fathom_base_url_as_it_is(db: PgPool) {
     );
     let _ = std::fs::remove_dir_all(state_dir);
 }
+
+#[sqlx::test]
+async fn the_demo_simulator_records_new_meetings_on_its_own_and_delivers_them(db: PgPool) {
+    use debrief::sim::fathom::{DEMO_KEY_ALICE, FathomSim};
+    // The demo's cadence is a minute; a fifth of a second shows the same loop here.
+    let sim = FathomSim::demo().with_demo_interval(std::time::Duration::from_millis(200));
+    let app = spawn_app_with_fathom(db, crate::helpers::test_settings(), sim, true).await;
+    let (browser, slug) = app.signup("Alice", "alice@example.com", "Acme").await;
+    let before = app.fathom().meetings(DEMO_KEY_ALICE).unwrap().len();
+    let response = app
+        .connect_fathom(&browser, &slug, "alice.johnson@acme.com", DEMO_KEY_ALICE)
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "the demo key connects"
+    );
+
+    // Alice's and Bob's turns alternate: within a few seconds Alice has new meetings, and
+    // each reaches Debrief by webhook, not only by the first sync.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let via_webhook: i64 = sqlx::query_scalar(
+            "select count(*) from fathom_events where state = 'processed' and recording_id in
+               (select recording_id from meetings)",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if via_webhook >= 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no demo meeting arrived by webhook ({via_webhook})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let after = app.fathom().meetings(DEMO_KEY_ALICE).unwrap().len();
+    assert!(
+        after > before,
+        "Alice recorded more meetings: {before} → {after}"
+    );
+}

@@ -290,6 +290,9 @@ impl Default for FathomSim {
     }
 }
 
+/// How long the meetings the demo records as it runs last.
+const DEMO_MEETING_MINUTES: u32 = 10;
+
 async fn demo_loop(state: Arc<SimState>, every: Duration) {
     let users: Vec<String> = state
         .config
@@ -304,7 +307,12 @@ async fn demo_loop(state: Arc<SimState>, every: Duration) {
             return;
         };
         n += 1;
-        match control::record(&state, key, MeetingSpec::default(), true) {
+        // Short calls, so each new one starts after the last and lands at the top of the lists.
+        let spec = MeetingSpec {
+            duration_minutes: Some(DEMO_MEETING_MINUTES),
+            ..MeetingSpec::default()
+        };
+        match control::record(&state, key, spec, true) {
             Ok((m, messages)) => tracing::info!(
                 recording_id = m.recording_id,
                 title = %m.title,
