@@ -42,8 +42,8 @@ pub fn parse_delivery(body: &[u8]) -> Result<MeetingRecord, String> {
 /// The recording id of a webhook delivery's body, read without building the meeting (the receiver
 /// stores the body with it; the job then maps the whole meeting), or why the body has none.
 pub fn delivery_recording_id(body: &[u8]) -> Result<i64, String> {
-    let head = serde_json::from_slice::<MeetingHead>(body)
-        .map_err(|e| format!("the body is not a Fathom meeting: {e}"))?;
+    let head =
+        MeetingHead::read(body).map_err(|e| format!("the body is not a Fathom meeting: {e}"))?;
     head.recording_id
         .ok_or_else(|| MappingError::NoRecordingId.to_string())
 }
@@ -328,6 +328,28 @@ mod tests {
         assert!(delivery_recording_id(b"{\"title\": \"half").is_err());
         assert!(delivery_recording_id(br#"{"title": "no id"}"#).is_err());
         assert!(delivery_recording_id(b"[1, 2]").is_err());
+        assert!(delivery_recording_id(br#"{"title": "no id"} trailing"#).is_err());
+        // An escaped key is the same key; an id after a long transcript is still found.
+        assert_eq!(
+            delivery_recording_id(br#"{"title": "t", "recording\u005fid": 7}"#),
+            Ok(7)
+        );
+        let late = format!(
+            r#"{{"transcript": [{}], "recording_id": 8}}"#,
+            vec![r#"{"text": "a \"quoted\" word"}"#; 2_000].join(",")
+        );
+        assert_eq!(delivery_recording_id(late.as_bytes()), Ok(8));
+    }
+
+    #[test]
+    fn intake_stops_reading_at_the_recording_id_and_the_job_checks_the_rest() {
+        let broken_tail = br#"{"title": "t", "recording_id": 9, "transcript": [{"text": "cut off"#;
+        assert_eq!(delivery_recording_id(broken_tail), Ok(9));
+        assert!(
+            parse_delivery(broken_tail).is_err(),
+            "the job's whole parse refuses it, so the event ends failed and replayable"
+        );
+        assert!(delivery_recording_id(br#"{"recording_id": {"nested": 1}}"#).is_err());
     }
 
     #[test]

@@ -318,16 +318,73 @@ where
     })
 }
 
-/// An id sent as a number or as a numeric string.
 /// Only the recording id of a meeting body: what the webhook receiver reads at intake (the job
-/// reads the whole [`Meeting`]). Every other field is skipped without being built.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+/// reads the whole [`Meeting`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MeetingHead {
-    #[serde(deserialize_with = "lenient_i64")]
     pub recording_id: Option<i64>,
 }
 
+impl MeetingHead {
+    /// Reads the body's top-level fields up to `recording_id` and stops there: Fathom sends it
+    /// fourth, so a long call's transcript (most of a large body) is not scanned at intake. A body
+    /// that is not a JSON object, or whose `recording_id` is unreadable, is an error; one without
+    /// `recording_id` reads as `None`. What comes after the id is checked by the job, which parses
+    /// the whole meeting (a broken tail then ends as a failed, replayable event).
+    pub fn read(body: &[u8]) -> serde_json::Result<MeetingHead> {
+        let found = std::cell::Cell::new(None);
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let read = de.deserialize_map(HeadVisitor(&found));
+        if let Some(recording_id) = found.get() {
+            return Ok(MeetingHead { recording_id });
+        }
+        read?;
+        de.end()?;
+        Ok(MeetingHead { recording_id: None })
+    }
+}
+
+/// A top-level key of a meeting, as far as [`MeetingHead`] cares.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum HeadKey {
+    RecordingId,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct LenientId(#[serde(deserialize_with = "lenient_i64")] Option<i64>);
+
+/// Visits a meeting object until `recording_id`, which it leaves in the cell; it then ends the
+/// visit with an error, because serde_json offers no other way to stop before the object's end.
+struct HeadVisitor<'a>(&'a std::cell::Cell<Option<Option<i64>>>);
+
+impl<'de> serde::de::Visitor<'de> for HeadVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Fathom meeting object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<HeadKey>()? {
+            match key {
+                HeadKey::RecordingId => {
+                    let LenientId(id) = map.next_value()?;
+                    self.0.set(Some(id));
+                    return Err(serde::de::Error::custom("recording_id read"));
+                }
+                HeadKey::Other => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An id sent as a number or as a numeric string.
 fn lenient_i64<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
 where
     D: Deserializer<'de>,
