@@ -333,15 +333,15 @@ pub async fn delete_created_customers(
     .rows_affected())
 }
 
-/// The CRM records of a customer: `(provider, account, kind, external id, created here)`, for
+/// The CRM records of a customer: `(provider, account, created here)`, for
 /// the customer page's "from HubSpot" / "linked to HubSpot" line.
 pub async fn for_customer(
     db: &sqlx::PgPool,
     org: OrgId,
     customer: CustomerId,
-) -> sqlx::Result<Vec<(CrmProvider, String, String, bool)>> {
+) -> sqlx::Result<Vec<(CrmProvider, String, bool)>> {
     sqlx::query_as(
-        "select c.provider, c.account_name, r.external_id, r.created_here
+        "select c.provider, c.account_name, r.created_here
            from crm_records r join crm_connections c on c.org_id = r.org_id and c.id = r.connection_id
           where r.org_id = $1 and r.customer_id = $2 and r.kind = 'company'
           order by c.connected_at",

@@ -364,8 +364,8 @@ pub struct CustomerPage {
     /// Meetings per week, as inline SVG (numbers only).
     pub chart: String,
     pub action_items: Vec<OpenActionItem>,
-    /// The CRM records it is: `(provider, account, record id, imported from it)`.
-    pub crm_records: Vec<(crate::domain::CrmProvider, String, String, bool)>,
+    /// The CRM records it is: `(provider, account, imported from it)`.
+    pub crm_records: Vec<(crate::domain::CrmProvider, String, bool)>,
 }
 
 /// Open action items shown on a customer's page at most.
