@@ -123,19 +123,37 @@ pub async fn decisions(
     Ok(by_meeting)
 }
 
-/// The stored links of `meetings`, read after taking the org's matching lock, held until the
-/// caller's transaction ends: matches of one org write one after the other, so none writes what
-/// it computed from links another has just replaced. (One lock per batch, rather than a row lock
-/// on every meeting, which would write each meeting's row.)
+/// Which matching lock a batch takes before it reads the links it will replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchLock {
+    /// The org's matching lock alone: no other match of the org writes until the caller's
+    /// transaction ends (`MatchMeeting`, a person's link or unlink).
+    Exclusive,
+    /// Shared with the other batches of the caller's re-match run, which holds the org's
+    /// [`hold_rematch_run`] lock: its batches name disjoint meetings, so they may write at once,
+    /// while any exclusive match waits for them.
+    RematchRun,
+}
+
+/// The stored links of `meetings`, read after taking the org's matching lock in `lock`'s mode,
+/// held until the caller's transaction ends: no match writes what it computed from links another
+/// has just replaced. (One lock per batch, rather than a row lock on every meeting, which would
+/// write each meeting's row.)
 pub async fn links_for_update(
     conn: &mut PgConnection,
     org: OrgId,
     meetings: &[MeetingId],
+    lock: MatchLock,
 ) -> sqlx::Result<HashMap<MeetingId, Vec<Link>>> {
-    sqlx::query("select pg_advisory_xact_lock(hashtextextended('debrief.match:' || $1::text, 0))")
-        .bind(org)
-        .execute(&mut *conn)
-        .await?;
+    let take = match lock {
+        MatchLock::Exclusive => {
+            "select pg_advisory_xact_lock(hashtextextended('debrief.match:' || $1::text, 0))"
+        }
+        MatchLock::RematchRun => {
+            "select pg_advisory_xact_lock_shared(hashtextextended('debrief.match:' || $1::text, 0))"
+        }
+    };
+    sqlx::query(take).bind(org).execute(&mut *conn).await?;
     let rows: Vec<(MeetingId, CustomerId, String, Vec<String>)> = sqlx::query_as(
         "select meeting_id, customer_id, reason, matched_emails from meeting_customers
          where org_id = $1 and meeting_id = any($2)",
@@ -305,6 +323,26 @@ pub async fn meeting_ids_after(
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// Waits for and takes the org's re-match run lock on `conn` (a session lock, so it outlives the
+/// run's batch transactions): one run of an org at a time, so the batches that share the matching
+/// lock ([`MatchLock::RematchRun`]) are all one run's, over disjoint meetings.
+pub async fn hold_rematch_run(conn: &mut PgConnection, org: OrgId) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_lock(hashtextextended('debrief.rematch:' || $1::text, 0))")
+        .bind(org)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Lets go of the lock [`hold_rematch_run`] took on `conn`.
+pub async fn release_rematch_run(conn: &mut PgConnection, org: OrgId) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_unlock(hashtextextended('debrief.rematch:' || $1::text, 0))")
+        .bind(org)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Asks for a re-match of the org; `true` when none was pending (the caller queues the job).

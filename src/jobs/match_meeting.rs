@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 
 use crate::db;
+use crate::db::meeting_customers::MatchLock;
 use crate::domain::matching::{self, Directory, Rules};
 use crate::domain::{CustomerId, MeetingId};
 use crate::jobs::{self, MatchMeeting};
@@ -44,19 +45,20 @@ impl Directory for Found {
     }
 }
 
-/// Matches `meetings` of `org` in the caller's transaction: locks them, reads their attendees,
-/// the contacts and domains those name, and the decisions (one statement each), then writes the
-/// links that changed (at most two statements).
+/// Matches `meetings` of `org` in the caller's transaction: takes the org's matching lock in
+/// `lock`'s mode, reads their links, attendees, the contacts and domains those name, and the
+/// decisions (one statement each), then writes the links that changed (at most two statements).
 pub async fn match_batch(
     conn: &mut PgConnection,
     org: crate::domain::OrgId,
     rules: &Rules,
     meetings: &[MeetingId],
+    lock: MatchLock,
 ) -> anyhow::Result<MatchCounts> {
     if meetings.is_empty() {
         return Ok(MatchCounts::default());
     }
-    let stored = db::meeting_customers::links_for_update(conn, org, meetings).await?;
+    let stored = db::meeting_customers::links_for_update(conn, org, meetings, lock).await?;
     let attendees = db::meeting_customers::attendees(conn, org, meetings).await?;
     let (mut emails, mut domains) = (Vec::new(), Vec::new());
     for list in attendees.values() {
@@ -121,7 +123,14 @@ pub async fn match_batch(
 pub async fn match_meeting(state: &AppState, args: MatchMeeting) -> anyhow::Result<()> {
     let mut tx = state.db.begin().await?;
     let rules = db::meeting_customers::rules(&mut tx, args.org_id).await?;
-    let counts = match_batch(&mut tx, args.org_id, &rules, &args.meeting_ids).await?;
+    let counts = match_batch(
+        &mut tx,
+        args.org_id,
+        &rules,
+        &args.meeting_ids,
+        MatchLock::Exclusive,
+    )
+    .await?;
     // Their meetings changed (that is why matching ran), so their figures may have too.
     jobs::enqueue_refresh_customer_rollups(&mut tx, args.org_id, Some(counts.touched.clone()))
         .await?;

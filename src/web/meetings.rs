@@ -332,7 +332,14 @@ async fn decide(
         return Err(AppError::NotFound);
     }
     let rules = db::meeting_customers::rules(&mut tx, ctx.org.id).await?;
-    let counts = match_batch(&mut tx, ctx.org.id, &rules, &[meeting]).await?;
+    let counts = match_batch(
+        &mut tx,
+        ctx.org.id,
+        &rules,
+        &[meeting],
+        db::meeting_customers::MatchLock::Exclusive,
+    )
+    .await?;
     crate::jobs::enqueue_pushes(&mut tx, ctx.org.id, &counts.changed).await?;
     let mut touched = counts.touched;
     if !touched.contains(&customer) {

@@ -565,3 +565,173 @@ async fn every_order_of_the_list_pages_through_all_customers_without_gaps_or_rep
         assert_eq!(seen, expected, "sort={sort}");
     }
 }
+
+/// The links' number of rows linked to `meeting` (joined to nothing, so orphans count too).
+async fn stored_links(app: &TestApp, meeting: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from meeting_customers where meeting_id = $1::uuid")
+        .bind(meeting)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Links are checked per statement rather than by row-level foreign keys (a re-match writes
+/// thousands at once), with the same guarantees: a link to a missing meeting or customer, or to
+/// another org's, is refused; a delete waits for a transaction that has just linked its row, then
+/// takes the links with it.
+#[sqlx::test]
+async fn links_keep_to_existing_meetings_and_customers_like_foreign_keys(db: PgPool) {
+    let app = spawn_app(db).await;
+    let ada = ada(&app).await;
+    let (browser, slug) = (&ada.browser, ada.slug.as_str());
+    add_customer(browser, slug, "Contoso", "contoso.com").await;
+    let fabrikam = add_customer(browser, slug, "Fabrikam", "").await;
+    let meeting = meeting_with(&app, "Kick-off", &["pat@contoso.com"]).await;
+    assert_eq!(links(&app, &meeting).await, ["Contoso:domain"]);
+    let org = app.org_id(slug).await;
+    let (_, other_slug) = app.signup("Bo", "bo@other.example", "Other").await;
+    let other_org = app.org_id(&other_slug).await;
+    let insert = "insert into meeting_customers (org_id, meeting_id, customer_id, reason)
+                  values ($1, $2::uuid, $3::uuid, 'manual')";
+    let refused = |org: uuid::Uuid, meeting: String, customer: String| {
+        let db = app.db.clone();
+        async move {
+            let err = sqlx::query(insert)
+                .bind(org)
+                .bind(meeting)
+                .bind(customer)
+                .execute(&db)
+                .await
+                .expect_err("the link is refused");
+            err.as_database_error()
+                .and_then(|e| e.code())
+                .map(|c| c.into_owned())
+        }
+    };
+    let nobody = uuid::Uuid::new_v4().to_string();
+    let violation = Some("23503".to_owned());
+    assert_eq!(
+        refused(org, meeting.clone(), nobody.clone()).await,
+        violation
+    );
+    assert_eq!(refused(org, nobody, fabrikam.clone()).await, violation);
+    assert_eq!(
+        refused(other_org, meeting.clone(), fabrikam.clone()).await,
+        violation
+    );
+    assert_eq!(stored_links(&app, &meeting).await, 1);
+
+    let mut linking = app.db.begin().await.unwrap();
+    sqlx::query(insert)
+        .bind(org)
+        .bind(&meeting)
+        .bind(&fabrikam)
+        .execute(&mut *linking)
+        .await
+        .unwrap();
+    let deleting = tokio::spawn({
+        let (db, fabrikam) = (app.db.clone(), fabrikam.clone());
+        async move {
+            sqlx::query("delete from customers where id = $1::uuid")
+                .bind(fabrikam)
+                .execute(&db)
+                .await
+                .unwrap()
+                .rows_affected()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !deleting.is_finished(),
+        "the delete waits for the transaction that linked the customer"
+    );
+    linking.commit().await.unwrap();
+    assert_eq!(deleting.await.unwrap(), 1);
+    assert_eq!(
+        stored_links(&app, &meeting).await,
+        1,
+        "Fabrikam's link went with it"
+    );
+    assert_eq!(links(&app, &meeting).await, ["Contoso:domain"]);
+
+    sqlx::query("delete from meetings where id = $1::uuid")
+        .bind(&meeting)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_links(&app, &meeting).await,
+        0,
+        "the meeting's links went with it"
+    );
+}
+
+/// A re-match writes its batches two at a time and links every meeting once; a second run of the
+/// same org started at the same moment waits for the first and finds nothing left to change.
+#[sqlx::test]
+async fn a_rematch_in_parallel_batches_links_every_meeting_once(db: PgPool) {
+    let app = spawn_app(db).await;
+    let ada = ada(&app).await;
+    for i in 0..12 {
+        let spec = MeetingSpec {
+            title: Some(format!("Call {i}")),
+            invitees: Some(crate::helpers::invitees(&[&format!("p{i}@contoso.com")])),
+            ..MeetingSpec::default()
+        };
+        app.fathom().add_meeting(ADA_FATHOM_KEY, spec).unwrap();
+    }
+    app.fathom().wait_for_deliveries().await;
+    app.wait_for_jobs().await;
+    let org = app.org_id(&ada.slug).await;
+    // Added behind the app's back, so only the runs below match meetings to it.
+    let contoso = uuid::Uuid::new_v4();
+    sqlx::query(
+        "insert into customers (id, org_id, name, source) values ($1, $2, 'Contoso', 'manual')",
+    )
+    .bind(contoso)
+    .bind(org)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into customer_domains (org_id, domain, customer_id) values ($1, 'contoso.com', $2)",
+    )
+    .bind(org)
+    .bind(contoso)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let meetings = app.count("meetings").await;
+    assert!(
+        meetings > 12,
+        "the first sync's meetings and the twelve calls"
+    );
+
+    let org = debrief::domain::OrgId(org);
+    let (first, second) = tokio::join!(
+        debrief::jobs::rematch_org::rematch_in_batches(&app.state, org, 5),
+        debrief::jobs::rematch_org::rematch_in_batches(&app.state, org, 5),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.meetings as i64, meetings);
+    assert_eq!(second.meetings as i64, meetings);
+    let linked: i64 =
+        sqlx::query_scalar("select count(*) from meeting_customers where customer_id = $1")
+            .bind(contoso)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let expected: i64 = sqlx::query_scalar(
+        "select count(distinct meeting_id) from meeting_attendees where email like '%@contoso.com'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(expected >= 12);
+    assert_eq!(linked, expected, "every meeting with someone from Contoso");
+    assert_eq!(
+        first.written + second.written,
+        expected as u64,
+        "each link written once: the later run found them all in place"
+    );
+}
