@@ -11,24 +11,28 @@ alter table meeting_customers
 
 create function meeting_customers_check_references() returns trigger
 language plpgsql as $$
+declare
+    named bigint;
+    locked bigint;
 begin
-    -- Locked first: a row deleted meanwhile is not locked, and so is found missing below.
-    perform 1 from meetings m
-     where (m.org_id, m.id) in (select distinct n.org_id, n.meeting_id from new_links n)
-       for key share of m;
-    perform 1 from customers c
-     where (c.org_id, c.id) in (select distinct n.org_id, n.customer_id from new_links n)
-       for key share of c;
-    if exists (select 1 from new_links n
-                where not exists (select 1 from meetings m
-                                   where m.org_id = n.org_id and m.id = n.meeting_id)) then
+    -- A row deleted meanwhile is not locked (nor one that never existed), so fewer rows locked
+    -- than named means one is missing.
+    select count(*) into named from (select distinct org_id, meeting_id from new_links) n;
+    select count(*) into locked from (
+        select 1 from meetings m
+         where (m.org_id, m.id) in (select n.org_id, n.meeting_id from new_links n)
+           for key share of m) l;
+    if locked < named then
         raise foreign_key_violation using
             message = 'a meeting_customers row names a meeting that does not exist',
             table = 'meeting_customers';
     end if;
-    if exists (select 1 from new_links n
-                where not exists (select 1 from customers c
-                                   where c.org_id = n.org_id and c.id = n.customer_id)) then
+    select count(*) into named from (select distinct org_id, customer_id from new_links) n;
+    select count(*) into locked from (
+        select 1 from customers c
+         where (c.org_id, c.id) in (select n.org_id, n.customer_id from new_links n)
+           for key share of c) l;
+    if locked < named then
         raise foreign_key_violation using
             message = 'a meeting_customers row names a customer that does not exist',
             table = 'meeting_customers';

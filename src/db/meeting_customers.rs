@@ -47,28 +47,100 @@ pub async fn rules(conn: &mut PgConnection, org: OrgId) -> sqlx::Result<Rules> {
     })
 }
 
+/// The meetings a matching batch reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Meetings<'a> {
+    /// These meetings, wherever they are among the org's (each read looks them up by id).
+    Listed(&'a [MeetingId]),
+    /// These meetings, in id order, which were every meeting of the org from the first to the
+    /// last ([`meeting_ids_after`], a re-match's batch): each read is one index range scan, and
+    /// a meeting stored meanwhile inside the range is left out.
+    Span(&'a [MeetingId]),
+}
+
+impl<'a> Meetings<'a> {
+    /// The meetings named.
+    pub fn ids(&self) -> &'a [MeetingId] {
+        match self {
+            Meetings::Listed(ids) | Meetings::Span(ids) => ids,
+        }
+    }
+
+    /// The first and last of a span, or `None` for a list (or an empty span).
+    fn span(&self) -> Option<(MeetingId, MeetingId)> {
+        match self {
+            Meetings::Listed(_) => None,
+            Meetings::Span(ids) => Some((*ids.first()?, *ids.last()?)),
+        }
+    }
+}
+
+/// One statement's `where` on `meeting_id` for either kind of [`Meetings`]: `$2` is the list, or
+/// `$2` and `$3` the span's ends.
+macro_rules! by_meetings {
+    ($head:literal, $tail:literal) => {
+        (
+            concat!($head, " meeting_id = any($2) ", $tail),
+            concat!($head, " meeting_id >= $2 and meeting_id <= $3 ", $tail),
+        )
+    };
+}
+
+/// Runs one of the `(listed, span)` statements of [`by_meetings!`] for `meetings`.
+async fn fetch_by_meetings<T>(
+    conn: &mut PgConnection,
+    (listed, span): (&'static str, &'static str),
+    org: OrgId,
+    meetings: Meetings<'_>,
+) -> sqlx::Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    match meetings.span() {
+        Some((first, last)) => {
+            sqlx::query_as(span)
+                .bind(org)
+                .bind(first)
+                .bind(last)
+                .fetch_all(conn)
+                .await
+        }
+        None => {
+            sqlx::query_as(listed)
+                .bind(org)
+                .bind(meetings.ids())
+                .fetch_all(conn)
+                .await
+        }
+    }
+}
+
 /// The attendees of each of `meetings` (every meeting named appears, with no attendees if none).
 pub async fn attendees(
     conn: &mut PgConnection,
     org: OrgId,
-    meetings: &[MeetingId],
+    meetings: Meetings<'_>,
 ) -> sqlx::Result<HashMap<MeetingId, Vec<Attendee>>> {
-    let rows: Vec<(MeetingId, Option<String>, bool)> = sqlx::query_as(
-        "select meeting_id, email, is_external from meeting_attendees
-         where org_id = $1 and meeting_id = any($2)
-         order by meeting_id, position",
+    let rows: Vec<(MeetingId, Option<String>, bool)> = fetch_by_meetings(
+        conn,
+        by_meetings!(
+            "select meeting_id, email, is_external from meeting_attendees
+             where org_id = $1 and",
+            "order by meeting_id, position"
+        ),
+        org,
+        meetings,
     )
-    .bind(org)
-    .bind(meetings)
-    .fetch_all(conn)
     .await?;
     let mut by_meeting: HashMap<MeetingId, Vec<Attendee>> =
-        meetings.iter().map(|m| (*m, Vec::new())).collect();
+        meetings.ids().iter().map(|m| (*m, Vec::new())).collect();
     for (meeting, email, fathom_external) in rows {
-        by_meeting.entry(meeting).or_default().push(Attendee {
-            email,
-            fathom_external,
-        });
+        if let Some(list) = by_meeting.get_mut(&meeting) {
+            list.push(Attendee {
+                email,
+                fathom_external,
+            });
+        }
     }
     Ok(by_meeting)
 }
@@ -101,19 +173,25 @@ pub async fn directory(
 pub async fn decisions(
     conn: &mut PgConnection,
     org: OrgId,
-    meetings: &[MeetingId],
+    meetings: Meetings<'_>,
 ) -> sqlx::Result<HashMap<MeetingId, Vec<(CustomerId, Decision)>>> {
-    let rows: Vec<(MeetingId, CustomerId, String)> = sqlx::query_as(
-        "select meeting_id, customer_id, decision from meeting_customer_decisions
-         where org_id = $1 and meeting_id = any($2)",
+    let rows: Vec<(MeetingId, CustomerId, String)> = fetch_by_meetings(
+        conn,
+        by_meetings!(
+            "select meeting_id, customer_id, decision from meeting_customer_decisions
+             where org_id = $1 and",
+            ""
+        ),
+        org,
+        meetings,
     )
-    .bind(org)
-    .bind(meetings)
-    .fetch_all(conn)
     .await?;
+    let named: HashSet<MeetingId> = meetings.ids().iter().copied().collect();
     let mut by_meeting: HashMap<MeetingId, Vec<(CustomerId, Decision)>> = HashMap::new();
     for (meeting, customer, decision) in rows {
-        if let Some(decision) = Decision::parse(&decision) {
+        if let Some(decision) = Decision::parse(&decision)
+            && named.contains(&meeting)
+        {
             by_meeting
                 .entry(meeting)
                 .or_default()
@@ -142,7 +220,7 @@ pub enum MatchLock {
 pub async fn links_for_update(
     conn: &mut PgConnection,
     org: OrgId,
-    meetings: &[MeetingId],
+    meetings: Meetings<'_>,
     lock: MatchLock,
 ) -> sqlx::Result<HashMap<MeetingId, Vec<Link>>> {
     let take = match lock {
@@ -154,16 +232,23 @@ pub async fn links_for_update(
         }
     };
     sqlx::query(take).bind(org).execute(&mut *conn).await?;
-    let rows: Vec<(MeetingId, CustomerId, String, Vec<String>)> = sqlx::query_as(
-        "select meeting_id, customer_id, reason, matched_emails from meeting_customers
-         where org_id = $1 and meeting_id = any($2)",
+    let rows: Vec<(MeetingId, CustomerId, String, Vec<String>)> = fetch_by_meetings(
+        conn,
+        by_meetings!(
+            "select meeting_id, customer_id, reason, matched_emails from meeting_customers
+             where org_id = $1 and",
+            ""
+        ),
+        org,
+        meetings,
     )
-    .bind(org)
-    .bind(meetings)
-    .fetch_all(conn)
     .await?;
+    let named: HashSet<MeetingId> = meetings.ids().iter().copied().collect();
     let mut by_meeting: HashMap<MeetingId, Vec<Link>> = HashMap::new();
     for (meeting, customer, reason, emails) in rows {
+        if !named.contains(&meeting) {
+            continue;
+        }
         by_meeting.entry(meeting).or_default().push(Link {
             customer,
             reason: LinkReason::parse(&reason).unwrap_or(LinkReason::Manual),

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 
 use crate::db;
-use crate::db::meeting_customers::MatchLock;
+use crate::db::meeting_customers::{MatchLock, Meetings};
 use crate::domain::matching::{self, Directory, Rules};
 use crate::domain::{CustomerId, MeetingId};
 use crate::jobs::{self, MatchMeeting};
@@ -45,21 +45,22 @@ impl Directory for Found {
     }
 }
 
-/// Matches `meetings` of `org` in the caller's transaction: takes the org's matching lock in
+/// Matches the `batch` of meetings of `org` in the caller's transaction: takes the org's matching lock in
 /// `lock`'s mode, reads their links, attendees, the contacts and domains those name, and the
 /// decisions (one statement each), then writes the links that changed (at most two statements).
 pub async fn match_batch(
     conn: &mut PgConnection,
     org: crate::domain::OrgId,
     rules: &Rules,
-    meetings: &[MeetingId],
+    batch: Meetings<'_>,
     lock: MatchLock,
 ) -> anyhow::Result<MatchCounts> {
+    let meetings = batch.ids();
     if meetings.is_empty() {
         return Ok(MatchCounts::default());
     }
-    let stored = db::meeting_customers::links_for_update(conn, org, meetings, lock).await?;
-    let attendees = db::meeting_customers::attendees(conn, org, meetings).await?;
+    let stored = db::meeting_customers::links_for_update(conn, org, batch, lock).await?;
+    let attendees = db::meeting_customers::attendees(conn, org, batch).await?;
     let (mut emails, mut domains) = (Vec::new(), Vec::new());
     for list in attendees.values() {
         let (e, d) = matching::lookups(list, rules);
@@ -72,7 +73,7 @@ pub async fn match_batch(
     domains.dedup();
     let (contacts, owners) = db::meeting_customers::directory(conn, org, &emails, &domains).await?;
     let found = Found { contacts, owners };
-    let decisions = db::meeting_customers::decisions(conn, org, meetings).await?;
+    let decisions = db::meeting_customers::decisions(conn, org, batch).await?;
     let wanted: HashMap<MeetingId, Vec<matching::Link>> = attendees
         .iter()
         .map(|(meeting, list)| {
@@ -127,7 +128,7 @@ pub async fn match_meeting(state: &AppState, args: MatchMeeting) -> anyhow::Resu
         &mut tx,
         args.org_id,
         &rules,
-        &args.meeting_ids,
+        Meetings::Listed(&args.meeting_ids),
         MatchLock::Exclusive,
     )
     .await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use crate::db;
-use crate::db::meeting_customers::MatchLock;
+use crate::db::meeting_customers::{MatchLock, Meetings};
 use crate::domain::matching::Rules;
 use crate::domain::{MeetingId, OrgId};
 use crate::jobs::match_meeting::{MatchCounts, match_batch};
@@ -90,7 +90,14 @@ async fn rematch_batch(
     ids: Vec<MeetingId>,
 ) -> anyhow::Result<MatchCounts> {
     let mut tx = state.db.begin().await?;
-    let counts = match_batch(&mut tx, org, rules, &ids, MatchLock::RematchRun).await?;
+    let counts = match_batch(
+        &mut tx,
+        org,
+        rules,
+        Meetings::Span(&ids),
+        MatchLock::RematchRun,
+    )
+    .await?;
     jobs::enqueue_pushes(&mut tx, org, &counts.changed).await?;
     tx.commit().await?;
     Ok(counts)

@@ -336,7 +336,7 @@ async fn decide(
         &mut tx,
         ctx.org.id,
         &rules,
-        &[meeting],
+        db::meeting_customers::Meetings::Listed(&[meeting]),
         db::meeting_customers::MatchLock::Exclusive,
     )
     .await?;

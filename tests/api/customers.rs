@@ -668,10 +668,11 @@ async fn links_keep_to_existing_meetings_and_customers_like_foreign_keys(db: PgP
 
 /// A re-match writes its batches two at a time and links every meeting once; a second run of the
 /// same org started at the same moment waits for the first and finds nothing left to change.
-#[sqlx::test]
-async fn a_rematch_in_parallel_batches_links_every_meeting_once(db: PgPool) {
-    let app = spawn_app(db).await;
-    let ada = ada(&app).await;
+/// Ada's org after its first sync and twelve more calls, each with someone from contoso.com, and
+/// a customer Contoso owning that domain, added behind the app's back so that only what a test
+/// runs matches meetings to it.
+async fn org_with_twelve_contoso_calls(app: &TestApp) -> (debrief::domain::OrgId, uuid::Uuid) {
+    let ada = ada(app).await;
     for i in 0..12 {
         let spec = MeetingSpec {
             title: Some(format!("Call {i}")),
@@ -683,7 +684,6 @@ async fn a_rematch_in_parallel_batches_links_every_meeting_once(db: PgPool) {
     app.fathom().wait_for_deliveries().await;
     app.wait_for_jobs().await;
     let org = app.org_id(&ada.slug).await;
-    // Added behind the app's back, so only the runs below match meetings to it.
     let contoso = uuid::Uuid::new_v4();
     sqlx::query(
         "insert into customers (id, org_id, name, source) values ($1, $2, 'Contoso', 'manual')",
@@ -701,13 +701,79 @@ async fn a_rematch_in_parallel_batches_links_every_meeting_once(db: PgPool) {
     .execute(&app.db)
     .await
     .unwrap();
+    (debrief::domain::OrgId(org), contoso)
+}
+
+#[sqlx::test]
+async fn a_batch_over_a_span_of_meetings_matches_only_the_meetings_it_names(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (org, contoso) = org_with_twelve_contoso_calls(&app).await;
+    let with_contoso: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select distinct meeting_id from meeting_attendees
+         where email like '%@contoso.com' order by meeting_id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(with_contoso.len(), 12);
+    // Every meeting of the org from the first Contoso call to the last, in id order, but one
+    // Contoso call in the middle, as if it had been stored after the batch's ids were read.
+    let span: Vec<debrief::domain::MeetingId> = sqlx::query_scalar(
+        "select id from meetings where org_id = $1 and id >= $2 and id <= $3 order by id",
+    )
+    .bind(org.0)
+    .bind(with_contoso[0])
+    .bind(with_contoso[11])
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(debrief::domain::MeetingId)
+    .filter(|m| m.0 != with_contoso[5])
+    .collect();
+
+    let mut tx = app.db.begin().await.unwrap();
+    let rules = debrief::db::meeting_customers::rules(&mut tx, org)
+        .await
+        .unwrap();
+    let counts = debrief::jobs::match_meeting::match_batch(
+        &mut tx,
+        org,
+        &rules,
+        debrief::db::meeting_customers::Meetings::Span(&span),
+        debrief::db::meeting_customers::MatchLock::Exclusive,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    assert_eq!(counts.meetings, span.len());
+    let linked: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select meeting_id from meeting_customers where customer_id = $1 order by meeting_id",
+    )
+    .bind(contoso)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let mut expected = with_contoso.clone();
+    expected.remove(5);
+    assert_eq!(
+        linked, expected,
+        "every Contoso call named, and not the one left out"
+    );
+    assert_eq!(counts.written, 11);
+}
+
+#[sqlx::test]
+async fn a_rematch_in_parallel_batches_links_every_meeting_once(db: PgPool) {
+    let app = spawn_app(db).await;
+    let (org, contoso) = org_with_twelve_contoso_calls(&app).await;
     let meetings = app.count("meetings").await;
     assert!(
         meetings > 12,
         "the first sync's meetings and the twelve calls"
     );
 
-    let org = debrief::domain::OrgId(org);
     let (first, second) = tokio::join!(
         debrief::jobs::rematch_org::rematch_in_batches(&app.state, org, 5),
         debrief::jobs::rematch_org::rematch_in_batches(&app.state, org, 5),
